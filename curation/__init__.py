@@ -1,0 +1,1 @@
+"""Curation: ingest, de-identification, clip extraction and the synthetic demo source."""

@@ -1,0 +1,1 @@
+"""Synthetic ICU lung-ultrasound study generator (the demo data source)."""

@@ -1,0 +1,1 @@
+"""Labeling: Label Studio workflow, annotation parsing, agreement, consensus and the review app."""

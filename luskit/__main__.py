@@ -1,0 +1,3 @@
+from luskit.cli import app
+
+app()

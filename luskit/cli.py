@@ -1,0 +1,62 @@
+"""The `luskit` command: one subcommand per pipeline stage and tool.
+
+Imports happen inside each command so `luskit --help` (and every stage's `--help`, which the tests
+call) stays fast and does not load torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from luskit import paths
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="luskit: lung-ultrasound video curation, labelling, training and evaluation.")
+
+PARAMS = typer.Option(paths.PARAMS, "--params", help="params.yaml to read")
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a user-facing error (never a traceback) and exit."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def synth(
+    params: Path = PARAMS,
+    out: Path = typer.Option(paths.DATA, help="data folder to fill (must not hold raw files yet)"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+) -> None:
+    """Generate the synthetic demo study (DICOM, screen recordings, truth, annotation snapshot) into data/."""
+    from luskit.config import ConfigError, load_section
+    from curation.synth.params import SynthParams
+
+    try:
+        cfg = load_section(params, "synth", SynthParams)
+    except ConfigError as err:
+        fail(f"{err}")
+    from curation.synth.generate import generate
+
+    try:
+        summary = generate(cfg, out, progress=not quiet)
+    except (FileExistsError, ValueError) as err:
+        fail(str(err))
+    typer.echo(
+        f"synth: {summary['patients']} patients, {summary['videos']} videos ({summary['frames']} frames), "
+        f"{summary['oddities']} odd files, {summary['bytes'] / 1e6:.1f} MB under {out}/"
+    )
+
+
+@app.command()
+def demo(params: Path = PARAMS) -> None:
+    """Generate the demo data if data/ is empty, run `dvc repro`, and say where the results are."""
+    from luskit.demo import run_demo
+
+    raise typer.Exit(run_demo(params))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

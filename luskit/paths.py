@@ -1,0 +1,33 @@
+"""Every path the pipeline reads or writes, relative to the project root (the folder with dvc.yaml).
+
+One module owns the layout so that a stage's outputs and its dvc.yaml `outs` cannot drift apart
+(tests/luskit/test_dvc_consistency.py checks them against each other).
+"""
+
+from pathlib import Path
+
+DATA = Path("data")
+RAW = DATA / "raw"  # PHI lives here and nowhere else
+ANNOTATIONS = DATA / "annotations"  # Label Studio full-JSON snapshots, one file per pull
+REFERENCE = DATA / "reference"  # synthetic ground truth (demo only); pseudonymous ids only
+REVIEWS = DATA / "reviews"  # reviewer decisions from the review app
+DATA_SUBDIRS = (RAW, ANNOTATIONS, REFERENCE, REVIEWS)
+
+TRUTH = REFERENCE / "truth.parquet"
+TRUTH_VIDEOS = REFERENCE / "videos.parquet"
+PLANTED_PHI = RAW / "planted_phi.json"  # demo only: the PHI strings the synth planted (inside raw/)
+
+ARTIFACTS = Path("artifacts")
+
+PARAMS = Path("params.yaml")
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` (default: cwd) holding dvc.yaml or params.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").exists() or (folder / "params.yaml").exists():
+            return folder
+    raise FileNotFoundError(
+        f"no dvc.yaml or params.yaml at or above {here}: run luskit from the project folder"
+    )

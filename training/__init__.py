@@ -1,0 +1,1 @@
+"""Training: datasets, models (LUV-Net and baselines), training loop and evaluation."""
