@@ -51,6 +51,34 @@ def synth(
 
 
 @app.command()
+def ingest(
+    params: Path = PARAMS,
+    strict: bool = typer.Option(None, "--strict/--no-strict", help="exit 1 if anything was quarantined"),
+    show_paths: bool = typer.Option(False, help="print local paths of quarantined files (terminal only)"),
+) -> None:
+    """data/raw/** -> artifacts/index/ (videos.parquet, quarantine.parquet): probe, pseudonymise, dedupe."""
+    from curation.ingest import main
+
+    raise typer.Exit(main(params, strict=strict, show_paths=show_paths))
+
+
+@app.command()
+def deidentify(params: Path = PARAMS) -> None:
+    """artifacts/index + data/raw -> artifacts/videos/<video_id>.mp4 and the proof in artifacts/deid/."""
+    from curation.deid.stage import main
+
+    raise typer.Exit(main(params))
+
+
+@app.command()
+def clips(params: Path = PARAMS) -> None:
+    """artifacts/videos -> artifacts/clips/ (clip manifest and the decoded uint8 training cache)."""
+    from curation.clip_stage import main
+
+    raise typer.Exit(main(params))
+
+
+@app.command()
 def demo(params: Path = PARAMS) -> None:
     """Generate the demo data if data/ is empty, run `dvc repro`, and say where the results are."""
     from luskit.demo import run_demo

@@ -24,14 +24,22 @@ def run_demo(params: Path) -> int:
         subprocess.run([*luskit, "synth", "--params", str(params)], check=True)
     else:
         print("data/ already holds files: using them as they are.", flush=True)
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    dvc = Path(sys.executable).with_name("dvc")
-    result = subprocess.run([str(dvc), "repro"], env=env)
+    result = subprocess.run([str(venv_bin() / "dvc"), "repro"], env=pipeline_env())
     if result.returncode != 0:
         print("dvc repro failed: see the messages above.", file=sys.stderr)
         return result.returncode
     print(summary_text())
     return 0
+
+
+def venv_bin() -> Path:
+    """The folder holding this interpreter's console scripts (luskit, dvc)."""
+    return Path(sys.executable).parent
+
+
+def pipeline_env() -> dict[str, str]:
+    """Environment for `dvc repro`: stage commands call `luskit`, so the venv's bin/ goes first on PATH."""
+    return {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def summary_text() -> str:

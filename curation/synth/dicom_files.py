@@ -122,7 +122,7 @@ def _jpeg_frames(frames: np.ndarray) -> list[bytes]:
     for frame in frames:
         buf = io.BytesIO()
         # subsampling=1 is 4:2:2 chroma, which is what YBR_FULL_422 declares.
-        Image.fromarray(frame, "RGB").save(buf, "JPEG", quality=88, subsampling=1)
+        Image.fromarray(frame, "RGB").save(buf, "JPEG", quality=82, subsampling=1)
         out.append(buf.getvalue())
     return out
 

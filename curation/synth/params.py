@@ -54,7 +54,7 @@ class SynthParams:
     duration_s: tuple[float, float] = (2.5, 8.0)
     fps_choices: tuple[float, ...] = (30.0, 25.0)
     fps_weights: tuple[float, ...] = (0.85, 0.15)
-    jpeg_fraction: float = 0.85  # share of DICOM cines stored JPEG-baseline YBR_FULL_422 (rest native)
+    jpeg_fraction: float = 0.9  # share of DICOM cines stored JPEG-baseline YBR_FULL_422 (rest native)
     screen_recordings: int = 3  # MP4 screen captures without any header
     dark_videos: int = 1  # badly gained videos that readers mark "exclude: dark"
     oddities: bool = True  # single frame, info screen, duplicate, truncated file

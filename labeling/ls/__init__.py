@@ -1,0 +1,1 @@
+"""Label Studio integration: server helper, client, project configs, push and pull."""
