@@ -10,7 +10,6 @@ is reported by video_id and left out of the manifest; the stage goes on with the
 
 from __future__ import annotations
 
-import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from luskit.config import ConfigError, load_section
 
 VIDEOS_TABLE = "videos.parquet"
 MANIFEST = "manifest.parquet"
-WORKERS = min(2, os.cpu_count() or 1)  # the reference machine has 2 cores; decoding is CPU-bound
 REQUIRED_COLUMNS = ("video_id", "patient_id", "period", "n_frames", "fps")
 
 
@@ -79,7 +77,7 @@ def process_video(job: Job) -> Outcome:
     return Outcome(job.video_id, True)
 
 
-def run_jobs(jobs: list[Job], workers: int = WORKERS, progress: bool = True) -> list[Outcome]:
+def run_jobs(jobs: list[Job], workers: int = 2, progress: bool = True) -> list[Outcome]:
     """Outcomes in job order (the pool's map keeps order, so the result is deterministic)."""
     bar = dict(total=len(jobs), desc="clips", unit="video", disable=not progress)
     if workers <= 1 or len(jobs) <= 1:
@@ -104,7 +102,7 @@ def main(params_path: Path = Path("params.yaml"), deid_dir: Path = Path("artifac
         print(f"error: {err}", file=sys.stderr)
         return 2
     out_dir = Path(out_dir)
-    outcomes = run_jobs(make_jobs(videos, params, Path(videos_dir), out_dir))
+    outcomes = run_jobs(make_jobs(videos, params, Path(videos_dir), out_dir), workers=params.workers)
     skipped = [o for o in outcomes if not o.ok]
     for o in skipped:
         print(f"clips: skipped video {o.video_id}: {o.message}", file=sys.stderr)

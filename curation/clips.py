@@ -56,11 +56,13 @@ class ClipParams:
     size: int = 128  # square side of every cached frame, pixels
     resize: Resize = "letterbox"
     grayscale: bool = True  # lung ultrasound is grey: keep one channel (luminance)
+    workers: int = 2  # decoding processes (one video each)
 
     def __post_init__(self) -> None:
         require(self.length >= 2, f"length={self.length}: a clip needs at least 2 frames")
         require(0 <= self.overlap < self.length,
                 f"overlap={self.overlap} must lie in [0, length) = [0, {self.length}): set a smaller overlap")
+        require(self.workers >= 1, f"workers={self.workers}: use at least 1")
         require(self.size >= 16, f"size={self.size}: frames below 16 px are useless; set size >= 16")
         require(self.tail in ("pad", "drop", "shift"), f"tail={self.tail!r}: use pad, drop or shift")
         require(self.resize in ("letterbox", "center_crop"), f"resize={self.resize!r}: use letterbox or center_crop")
