@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from curation.clip_cache import FrameCountMismatch, write_cache
 from curation.clips import ClipParams, build_manifest, cache_relpath
+from luskit import paths
 from luskit.atomic import write_parquet_atomic
 from luskit.config import ConfigError, load_section
 
@@ -92,8 +93,8 @@ def make_jobs(videos: pd.DataFrame, params: ClipParams, videos_dir: Path, out_di
             for v, n in zip(videos["video_id"], videos["n_frames"])]
 
 
-def main(params_path: Path = Path("params.yaml"), deid_dir: Path = Path("artifacts/deid"),
-         videos_dir: Path = Path("artifacts/videos"), out_dir: Path = Path("artifacts/clips")) -> int:
+def main(params_path: Path = paths.PARAMS, deid_dir: Path = paths.DEID,
+         videos_dir: Path = paths.VIDEOS, out_dir: Path = paths.CLIPS) -> int:
     """Run the stage; returns the exit code (0 done, also when some videos were skipped; 2 bad input)."""
     try:
         params = load_section(Path(params_path), "clips", ClipParams)

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from curation.readers import (
     ALLOWED_HEADER_FIELDS, FPS_RANGE, REASONS, SourceInfo, UnreadableInput, iter_frames, probe, tissue_region,
 )
+from luskit import paths
 from luskit.atomic import write_parquet_atomic
 from luskit.config import load_section, require
 from luskit.pseudonym import load_key, patient_pseudonym, video_pseudonym
@@ -276,9 +277,9 @@ def table(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
 # ---------------------------------------------------------------- stage
 
 def main(
-    params_path: Path = Path("params.yaml"),
-    raw_dir: Path = Path("data/raw"),
-    out_dir: Path = Path("artifacts/index"),
+    params_path: Path = paths.PARAMS,
+    raw_dir: Path = paths.RAW,
+    out_dir: Path = paths.INDEX,
     strict: bool | None = None,
     show_paths: bool = False,
 ) -> int:

@@ -31,3 +31,9 @@ def project_root(start: Path | None = None) -> Path:
     raise FileNotFoundError(
         f"no dvc.yaml or params.yaml at or above {here}: run luskit from the project folder"
     )
+
+# Stage outputs (each equals its dvc.yaml `outs` entry; tests/luskit/test_dvc_consistency.py checks).
+INDEX = ARTIFACTS / "index"  # ingest: videos.parquet, quarantine.parquet
+VIDEOS = ARTIFACTS / "videos"  # deidentify: <video_id>.mp4 (the PHI boundary)
+DEID = ARTIFACTS / "deid"  # deidentify: videos.parquet, report.json, qc/
+CLIPS = ARTIFACTS / "clips"  # clips: manifest.parquet, cache/<video_id>.npy

@@ -60,3 +60,15 @@ def test_data_dvc_tracks_the_data_folder():
     data = yaml.safe_load((REPO / "data.dvc").read_text())
     assert [o["path"] for o in data["outs"]] == ["data"]
     assert (REPO / ".dvc" / "config").read_text().count("analytics = false") == 1
+
+
+def test_stage_outputs_come_from_luskit_paths():
+    from luskit import paths
+
+    outs = {s: {next(iter(o)) if isinstance(o, dict) else o for o in DVC[s].get("outs", []) + DVC[s].get("metrics", [])}
+            for s in DVC}
+    expected = {"ingest": {paths.INDEX}, "deidentify": {paths.VIDEOS, paths.DEID / "videos.parquet",
+                                                         paths.DEID / "qc", paths.DEID / "report.json"},
+                "clips": {paths.CLIPS}}
+    for stage, wanted in expected.items():
+        assert {str(p) for p in wanted} == outs[stage], stage
