@@ -24,6 +24,17 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def run_stage(main, *args, **kwargs) -> None:
+    """Run a stage's main(); bad params or missing inputs become one-line errors, not tracebacks."""
+    from luskit.config import ConfigError
+
+    try:
+        code = main(*args, **kwargs)
+    except (ConfigError, FileNotFoundError) as err:
+        fail(str(err))
+    raise typer.Exit(code)
+
+
 @app.command()
 def synth(
     params: Path = PARAMS,
@@ -59,7 +70,7 @@ def ingest(
     """data/raw/** -> artifacts/index/ (videos.parquet, quarantine.parquet): probe, pseudonymise, dedupe."""
     from curation.ingest import main
 
-    raise typer.Exit(main(params, strict=strict, show_paths=show_paths))
+    run_stage(main, params, strict=strict, show_paths=show_paths)
 
 
 @app.command()
@@ -67,7 +78,7 @@ def deidentify(params: Path = PARAMS) -> None:
     """artifacts/index + data/raw -> artifacts/videos/<video_id>.mp4 and the proof in artifacts/deid/."""
     from curation.deid.stage import main
 
-    raise typer.Exit(main(params))
+    run_stage(main, params)
 
 
 @app.command()
@@ -75,7 +86,15 @@ def clips(params: Path = PARAMS) -> None:
     """artifacts/videos -> artifacts/clips/ (clip manifest and the decoded uint8 training cache)."""
     from curation.clip_stage import main
 
-    raise typer.Exit(main(params))
+    run_stage(main, params)
+
+
+@app.command()
+def labels(params: Path = PARAMS) -> None:
+    """data/annotations + data/reviews + artifacts/clips -> artifacts/labels/ (clip labels, agreement, consensus)."""
+    from labeling.labels_stage import main
+
+    run_stage(main, params)
 
 
 @app.command()
@@ -85,6 +104,17 @@ def demo(params: Path = PARAMS) -> None:
 
     raise typer.Exit(run_demo(params))
 
+
+def _add_label_group() -> None:
+    """`luskit label ...`: the Label Studio workflow (its module keeps heavy imports inside commands)."""
+    try:
+        from labeling.ls.cli import label_app
+    except ImportError:  # the group is being built; the rest of the CLI must keep working meanwhile
+        return
+    app.add_typer(label_app, name="label", help="Label Studio workflow: serve, init, push, pull, import-sheet.")
+
+
+_add_label_group()
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,387 @@
+"""Stage `deidentify`: artifacts/index + data/raw -> artifacts/videos/<video_id>.mp4 + artifacts/deid/.
+
+This is the PHI boundary. For every indexed video the source is found again by its sha256, decoded
+frame by frame, everything outside the ultrasound image is blacked out and the frame cropped to it
+(masking.py), and the result written as metadata-free H.264 (encode.py). Then the output is decoded
+again and checked (proof.py): exact frame count, OCR of sampled frames, header/tag scan, planted PHI.
+
+How the image is found, per video, first that applies (the `action` column):
+- region-cropped: the index has a DICOM tissue region box (region_x0..y1);
+- auto-masked:    no region: the fan found from the pixels (temporal variation + intensity);
+- manual-region:  no fan found: `deidentify.manual_regions[key]`, key = the index's `manufacturer_model`
+                  ("<Manufacturer> <ManufacturerModelName>", e.g. "DemoSonics HS-60 DEMO") or, for
+                  headerless videos, the frame size "<width>x<height>" (e.g. "480x368");
+- failed:         none of these, or the source does not decode: listed in the report, skipped.
+
+Outputs: artifacts/videos/*.mp4, artifacts/deid/videos.parquet (one row per written video),
+artifacts/deid/report.json (DVC metric) and artifacts/deid/qc/contact_sheet_NNN.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from curation import readers
+from curation.deid import encode, masking, proof
+from luskit import paths
+from luskit.atomic import write_atomic, write_bytes_atomic, write_parquet_atomic
+from luskit.config import load_section, read_params, require
+
+REPORT = "report.json"
+TABLE = "videos.parquet"
+QC = "qc"
+PLANTED = paths.PLANTED_PHI.name  # demo only: the strings the synth planted, next to the raw files
+DEID_COLUMNS = {
+    "video_id": "string", "patient_id": "string", "period": "string", "n_frames": "int64", "fps": "float64",
+    "height": "int64", "width": "int64", "action": "string", "kept_fraction": "float64",
+    "crop_x0": "int64", "crop_y0": "int64", "crop_x1": "int64", "crop_y1": "int64",
+}
+
+
+@dataclass(frozen=True)
+class DeidParams:
+    """The `deidentify:` section of params.yaml."""
+
+    # Fallback boxes (x0, y0, x1, y1 inclusive, source pixels) when no region and no fan is found, keyed by
+    # the index's manufacturer_model or by "<width>x<height>" (see the module docstring).
+    manual_regions: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    crf: int = 18  # x264 constant rate factor: 18 is visually lossless for B-mode
+    gop: int = 15  # keyframe every `gop` frames
+    ocr_frames_per_video: int = 3
+    ocr_min_confidence: float = 60.0  # tesseract word confidence (0-100) for a token to count as text
+    fail_on_planted_phi: bool = True
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        require(0 <= self.crf <= 51, f"crf must lie in 0..51, got {self.crf}")
+        require(1 <= self.gop <= 600, f"gop must lie in 1..600, got {self.gop}")
+        require(1 <= self.ocr_frames_per_video <= 100, "ocr_frames_per_video must lie in 1..100")
+        require(0 <= self.ocr_min_confidence <= 100, "ocr_min_confidence must lie in 0..100")
+        require(1 <= self.workers <= 256, "workers must lie in 1..256")
+        for key, (x0, y0, x1, y1) in self.manual_regions.items():
+            require(0 <= x0 <= x1 and 0 <= y0 <= y1,
+                    f"manual_regions[{key!r}] = {[x0, y0, x1, y1]}: need 0 <= x0 <= x1 and 0 <= y0 <= y1")
+
+
+# ---------------------------------------------------------------- one video (runs in a worker process)
+
+@dataclass(frozen=True, repr=False)
+class Job:
+    """Everything a worker needs for one video; `source` is a raw path (PHI: never written or printed, so
+    the repr names the video only)."""
+
+    video_id: str
+    patient_id: str
+    period: str
+    n_frames: int
+    fps: float
+    height: int
+    width: int
+    region: tuple[int, int, int, int] | None
+    model: str | None
+    source: str | None
+    videos_dir: str
+    manual_regions: dict
+    crf: int
+    gop: int
+    ocr_frames: int
+    min_conf: float
+    planted: proof.PlantedPhi | None
+
+    def __repr__(self) -> str:
+        return f"Job({self.video_id})"
+
+
+class DeidFailure(Exception):
+    """A video that cannot be de-identified: `reason` is a short key; the message names no PHI and says what
+    to do (the report and the terminal line put the video_id in front of it)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+def _frames(job: Job, info) -> Iterator[np.ndarray]:
+    """The source's (H, W, 3) uint8 frames, checked against the index (a reader error becomes DeidFailure)."""
+    try:
+        for frame in readers.iter_frames(Path(job.source), info):
+            if frame.shape != (job.height, job.width, 3):
+                raise DeidFailure("source_changed", f"a frame is {frame.shape[1]}x{frame.shape[0]}, "
+                                  f"the index says {job.width}x{job.height}: rerun ingest")
+            yield frame
+    except readers.UnreadableInput as err:
+        raise DeidFailure(err.reason, str(err)) from None
+
+
+def _probe(job: Job) -> readers.SourceInfo:
+    if job.source is None:
+        raise DeidFailure("source_missing", "no file under the raw folder has the indexed sha256 "
+                          "(moved, edited or deleted since ingest): rerun ingest")
+    try:
+        # The index's fps as the default reproduces ingest's frame timing for files that state none.
+        info = readers.probe(Path(job.source), default_fps=job.fps,
+                             max_frames=max(readers.MAX_FRAMES, job.n_frames + 1),
+                             max_side=max(readers.MAX_SIDE, job.height, job.width))
+    except readers.UnreadableInput as err:
+        raise DeidFailure(err.reason, str(err)) from None
+    if (info.n_frames, info.height, info.width) != (job.n_frames, job.height, job.width):
+        raise DeidFailure("source_changed", f"the file no longer matches the index ({info.n_frames} frames "
+                          f"{info.width}x{info.height}): rerun ingest")
+    return info
+
+
+def choose_mask(job: Job, info) -> tuple[str, np.ndarray]:
+    """(action, (H, W) bool mask) for one video: region box, else the automatic fan, else a manual box."""
+    shape = (job.height, job.width)
+    if job.region is not None:
+        try:
+            return "region-cropped", masking.region_mask(shape, [job.region])
+        except ValueError:
+            raise DeidFailure("bad_region", f"the tissue region {list(job.region)} lies outside the "
+                              f"{job.width}x{job.height} frame: rerun ingest or check the export") from None
+    cfg = masking.AutoMaskConfig()
+    wanted = set(masking.sample_indices(job.n_frames, cfg.max_samples).tolist())
+    stats = masking.FrameStats()
+    for i, frame in enumerate(_frames(job, info)):
+        if i in wanted:
+            stats.add(frame)
+    _, std, peak = stats.result()
+    fan = masking.fan_mask_from_stats(peak, std, cfg)
+    if fan is not None:
+        return "auto-masked", fan
+    try:
+        manual = masking.manual_region(job.manual_regions, job.model, job.width, job.height)
+    except ValueError as err:
+        raise DeidFailure("bad_manual_region", f"deidentify.manual_regions: {err}: fix the box") from None
+    if manual is not None:
+        return "manual-region", masking.region_mask(shape, [manual[1]])
+    key = job.model or f"{job.width}x{job.height}"
+    raise DeidFailure("no_fan_found", "no ultrasound region in the header and no fan found in the "
+                      f"pixels: add deidentify.manual_regions[{key!r}] = [x0, y0, x1, y1] to params.yaml")
+
+
+def _write(job: Job, info, mask: np.ndarray, box: masking.Box, tmp: Path) -> dict:
+    """Pass over the source: mask, crop, encode. Returns kept-pixel counts, QC thumbnails, output stats."""
+    n = job.n_frames
+    show = {0: 0, n // 2: 1, n - 1: 2}
+    before, after = [None] * 3, [None] * 3
+    kept = total = 0
+    wanted = set(masking.sample_indices(n, masking.AutoMaskConfig().max_samples).tolist())
+    out_stats = masking.FrameStats()
+    h, w = box[3] - box[1] + 1, box[2] - box[0] + 1
+    with encode.Mp4Writer(tmp, h, w, job.fps, job.crf, job.gop) as writer:
+        for i, frame in enumerate(_frames(job, info)):
+            out = masking.mask_and_crop(frame, mask, box)
+            writer.write(out)
+            k, t = masking.nonblack_counts(frame, mask)
+            kept, total = kept + k, total + t
+            if i in wanted:
+                out_stats.add(out)
+            if i in show:
+                before[show[i]] = proof.thumbnail(proof.obscure_outside(frame, mask))
+                after[show[i]] = proof.thumbnail(out)
+        written = writer.frames_written
+    if written != n:
+        raise DeidFailure("frame_count_mismatch", f"decoded {written} frames, the index says {n}: "
+                          "rerun ingest; if it persists the file decodes differently each time (report it)")
+    return {"kept": kept, "total": total, "before": before, "after": after, "out_stats": out_stats}
+
+
+def _verify(job: Job, tmp: Path, fan: np.ndarray) -> dict:
+    """Decode the written file: exact frame count, OCR of sampled frames, tag/byte scan."""
+    import av
+
+    ocr_at = set(np.unique(np.linspace(0, job.n_frames - 1, job.ocr_frames).round().astype(int)).tolist())
+    outside = inside = count = 0
+    kinds: set[str] = set()
+    with av.open(str(tmp)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            count += 1
+            if i in ocr_at:
+                found = proof.scan_frame(frame.to_ndarray(format="rgb24"), fan, job.planted, job.min_conf)
+                outside, inside = outside + found.tokens_outside, inside + found.tokens_inside
+                kinds |= found.phi_kinds
+    if count != job.n_frames:
+        raise DeidFailure("frame_count_mismatch", f"the written MP4 decodes to {count} frames, "
+                          f"expected {job.n_frames}: report this encoder bug")
+    header = proof.scan_mp4(tmp, job.planted)
+    return {"ocr_frames": len(ocr_at), "ocr_tokens_outside_fan": outside, "ocr_tokens_inside_fan": inside,
+            "ocr_phi_kinds": sorted(kinds), "mp4": header}
+
+
+def _proof_fan(out_stats: masking.FrameStats, mask: np.ndarray, box: masking.Box) -> np.ndarray:
+    """The fan of the OUTPUT, found afresh from its pixels (an independent check of the mask); where that
+    finds nothing (a dark clip) the applied mask. (h', w') bool at the padded output size."""
+    _, std, peak = out_stats.result()
+    fan = masking.fan_mask_from_stats(peak, std)
+    if fan is None:
+        fan = mask[box[1]:box[3] + 1, box[0]:box[2] + 1]
+    h, w = encode.even_shape(*fan.shape)
+    padded = np.zeros((h, w), bool)
+    padded[: fan.shape[0], : fan.shape[1]] = fan
+    return padded
+
+
+def process_video(job: Job) -> dict:
+    """De-identify one video; never raises. The result names the video by video_id only."""
+    base = {"video_id": job.video_id, "patient_id": job.patient_id, "period": job.period, "action": "failed",
+            "failure": None, "kept_fraction": None}
+    tmp = Path(job.videos_dir) / f".{job.video_id}.mp4.tmp"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library warnings can quote header values (PHI)
+            info = _probe(job)
+            action, mask = choose_mask(job, info)
+            box = masking.mask_bbox(mask)
+            done = _write(job, info, mask, box, tmp)
+            checks = _verify(job, tmp, _proof_fan(done["out_stats"], mask, box))
+        if checks["ocr_phi_kinds"] or checks["mp4"]["phi_kinds"]:
+            # Never publish a video in which planted PHI was read; the report still counts it.
+            tmp.unlink(missing_ok=True)
+            return {**base, **checks, "failure": {"reason": "planted_phi_in_output", "message":
+                    f"planted PHI read in the output ({action}): withheld. The image box covers burned-in text: "
+                    "check the index's tissue region or deidentify.manual_regions, then rerun"}}
+        tmp.replace(Path(job.videos_dir) / f"{job.video_id}.mp4")
+    except DeidFailure as err:
+        tmp.unlink(missing_ok=True)
+        return {**base, "failure": {"reason": err.reason, "message": str(err)}}
+    except Exception as err:  # a library crash on one file must not stop the stage; its text may hold a path
+        tmp.unlink(missing_ok=True)
+        if os.environ.get("LUSKIT_DEBUG"):
+            raise
+        return {**base, "failure": {"reason": "unexpected_error", "message":
+                f"unexpected {type(err).__name__} while de-identifying: rerun with LUSKIT_DEBUG=1 and "
+                "deidentify.workers: 1 to see the traceback (it may show local paths: keep it local)"}}
+    h, w = encode.even_shape(box[3] - box[1] + 1, box[2] - box[0] + 1)
+    return {**base, **checks, "action": action, "n_frames": job.n_frames, "fps": job.fps, "height": h, "width": w,
+            "crop": box, "kept_fraction": done["kept"] / done["total"] if done["total"] else None,
+            "before": done["before"], "after": done["after"]}
+
+
+
+def _ingest_ignore(params_path: Path) -> tuple[str, ...]:
+    """ingest.ignore (sidecar-file globs), so sources are located exactly as ingest found them."""
+    return tuple(read_params(params_path).get("ingest", {}).get("ignore", ()))
+
+
+def _locate(raw_dir: Path, ignore: tuple[str, ...]) -> dict[str, Path]:
+    from curation.ingest import locate_sources
+
+    return locate_sources(raw_dir, ignore)
+
+
+def read_index(index_dir: Path) -> pd.DataFrame:
+    path = Path(index_dir) / "videos.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `luskit ingest` (or `dvc repro ingest`) first")
+    return pd.read_parquet(path)
+
+
+def make_jobs(index: pd.DataFrame, sources: dict[str, Path], cfg: DeidParams, videos_dir: Path,
+              planted: proof.PlantedPhi | None) -> list[Job]:
+    """One Job per index row (pure apart from the paths it is handed)."""
+    jobs = []
+    for row in index.itertuples(index=False):
+        region = None
+        if not any(pd.isna(getattr(row, f"region_{c}")) for c in ("x0", "y0", "x1", "y1")):
+            region = tuple(int(getattr(row, f"region_{c}")) for c in ("x0", "y0", "x1", "y1"))
+        model = getattr(row, "manufacturer_model", None)
+        source = sources.get(row.source_sha256)
+        jobs.append(Job(
+            video_id=row.video_id, patient_id=row.patient_id, period=row.period, n_frames=int(row.n_frames),
+            fps=float(row.fps), height=int(row.height), width=int(row.width), region=region,
+            model=None if model is None or pd.isna(model) else str(model),
+            source=None if source is None else str(source), videos_dir=str(videos_dir),
+            manual_regions=dict(cfg.manual_regions), crf=cfg.crf, gop=cfg.gop,
+            ocr_frames=cfg.ocr_frames_per_video, min_conf=cfg.ocr_min_confidence, planted=planted))
+    return jobs
+
+
+def run_jobs(jobs: list[Job], workers: int) -> list[dict]:
+    """process_video over all jobs (a process pool when workers > 1), sorted by video_id."""
+    bar = dict(total=len(jobs), desc="deidentify", unit="video", disable=None, file=sys.stderr)
+    if workers <= 1 or len(jobs) <= 1:
+        results = [process_video(job) for job in tqdm(jobs, **bar)]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            futures = [pool.submit(process_video, job) for job in jobs]
+            results = [f.result() for f in tqdm(as_completed(futures), **bar)]
+    return sorted(results, key=lambda r: r["video_id"])
+
+
+def deid_table(results: list[dict]) -> pd.DataFrame:
+    """artifacts/deid/videos.parquet rows: one per written video (crop box inclusive, source pixels)."""
+    rows = [{**{k: r[k] for k in ("video_id", "patient_id", "period", "n_frames", "fps", "height", "width",
+                                  "action", "kept_fraction")},
+             **dict(zip(("crop_x0", "crop_y0", "crop_x1", "crop_y1"), r["crop"]))}
+            for r in results if r["failure"] is None]
+    return pd.DataFrame(rows, columns=list(DEID_COLUMNS)).astype(DEID_COLUMNS)
+
+
+def write_contact_sheets(results: list[dict], qc_dir: Path, planted: proof.PlantedPhi | None) -> tuple[list[str], set]:
+    """Write the QC pages (replacing old ones); returns (file names, kinds of planted PHI OCR reads on them)."""
+    from PIL import Image
+
+    qc_dir.mkdir(parents=True, exist_ok=True)
+    for old in qc_dir.glob("contact_sheet*.png"):
+        old.unlink()
+    rows = [(f"{r['video_id']}\n{r['action']}\nkept {r['kept_fraction']:.3f}" if r["kept_fraction"] is not None
+             else f"{r['video_id']}\n{r['action']}", r["before"], r["after"])
+            for r in results if r["failure"] is None]
+    names, kinds = [], set()
+    for k, page in enumerate(proof.contact_sheets(rows), start=1):
+        name = f"contact_sheet_{k:03d}.png"
+        write_atomic(qc_dir / name, lambda tmp, page=page: Image.fromarray(page).save(tmp, format="PNG"))
+        names.append(name)
+        if planted is not None:
+            kinds |= planted.in_text(" ".join(t.text for t in proof.ocr_tokens(page)))
+    return names, kinds
+
+
+def remove_stale(videos_dir: Path, keep: set[str]) -> int:
+    """Delete MP4s (and leftover temporary files) of videos no longer produced; returns how many."""
+    removed = 0
+    for path in videos_dir.glob("*.mp4"):
+        if path.stem not in keep:
+            path.unlink()
+            removed += 1
+    for path in videos_dir.glob(".*.tmp"):
+        path.unlink()
+    return removed
+
+
+def main(params_path: Path = paths.PARAMS, index_dir: Path = paths.INDEX, raw_dir: Path = paths.RAW,
+         videos_dir: Path = paths.VIDEOS, deid_dir: Path = paths.DEID) -> int:
+    """Run the stage. 0 on success; 1 when planted PHI survived (and fail_on_planted_phi)."""
+    cfg = load_section(Path(params_path), "deidentify", DeidParams)
+    index_dir, raw_dir, videos_dir, deid_dir = map(Path, (index_dir, raw_dir, videos_dir, deid_dir))
+    index = read_index(index_dir)
+    if not raw_dir.is_dir():
+        raise FileNotFoundError(f"{raw_dir} is not a folder: the raw files ingest indexed must stay there "
+                                "(or pass the raw folder they are in)")
+    planted = proof.PlantedPhi.load(raw_dir / PLANTED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # library warnings can quote header values (PHI)
+        sources = _locate(raw_dir, _ingest_ignore(Path(params_path)))
+    videos_dir.mkdir(parents=True, exist_ok=True)
+    results = run_jobs(make_jobs(index, sources, cfg, videos_dir, planted), cfg.workers)
+    remove_stale(videos_dir, {r["video_id"] for r in results if r["failure"] is None})
+    write_parquet_atomic(deid_dir / TABLE, deid_table(results))
+    sheets, sheet_phi = write_contact_sheets(results, deid_dir / QC, planted)
+    tables = proof.scan_artifact_tables([index_dir, deid_dir], planted, proof.allowed_header_fields())
+    report = proof.build_report(results, tables, sheets, sheet_phi, planted, len(index))
+    write_bytes_atomic(deid_dir / REPORT, (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
+    for line in proof.summary_lines(report, deid_dir):
+        print(line, file=sys.stderr if line.startswith(("FAILED", "PLANTED", "warning")) else sys.stdout)
+    return 1 if report["planted_phi_found"] and cfg.fail_on_planted_phi else 0
