@@ -5,18 +5,22 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.luskit-installed
-# Debian packages the tests and the pipeline call out to (OCR for the de-identification proof).
-SYSPKGS := tesseract-ocr
+# Debian packages the tests and the pipeline call out to (OCR for the de-identification proof,
+# chromium for the Label Studio browser test).
+SYSPKGS := tesseract-ocr chromium
+# Label Studio lives in its own venv (its Django stack must not share a resolver with torch).
+LS_VENV := .ls-venv
+LS_STAMP := $(LS_VENV)/.luskit-installed
 
 export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test env sysdeps lock clean-artifacts
+.PHONY: demo test env sysdeps lock clean-artifacts .ls-venv
 
 demo: env sysdeps
 	$(VENV)/bin/luskit demo
 
-test: env sysdeps
+test: env sysdeps .ls-venv
 	$(PY) -m pytest
 
 env: $(STAMP)
@@ -27,6 +31,14 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
+
+# `luskit label serve` and the Label Studio tests run label-studio from here (pinned by its own lock).
+.ls-venv: $(LS_STAMP)
+
+$(LS_STAMP): labeling/ls/constraints.txt
+	@test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install -q -c labeling/ls/constraints.txt label-studio==1.23.2
+	@touch $(LS_STAMP)
 
 sysdeps:
 	@missing=""; for p in $(SYSPKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -37,7 +37,8 @@ RSS_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1
 
 def measured(cmd: list[str], cwd: Path) -> tuple[float, int]:
     """Run `cmd`; return (seconds, peak RSS in MB of the largest process it or its children ran)."""
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(REPO)}
+    bin_dir = str(Path(sys.executable).parent)  # the venv's console scripts (luskit)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(REPO), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     start = time.perf_counter()
     run = subprocess.run([sys.executable, "-c", RSS_WRAPPER, *cmd], cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start

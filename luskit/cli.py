@@ -105,16 +105,9 @@ def demo(params: Path = PARAMS) -> None:
     raise typer.Exit(run_demo(params))
 
 
-def _add_label_group() -> None:
-    """`luskit label ...`: the Label Studio workflow (its module keeps heavy imports inside commands)."""
-    try:
-        from labeling.ls.cli import label_app
-    except ImportError:  # the group is being built; the rest of the CLI must keep working meanwhile
-        return
-    app.add_typer(label_app, name="label", help="Label Studio workflow: serve, init, push, pull, import-sheet.")
+from labeling.ls.cli import label_app  # noqa: E402  (light: its commands import their own dependencies)
 
-
-_add_label_group()
+app.add_typer(label_app, name="label", help="Label Studio workflow: serve, stop, status, init, push, pull.")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

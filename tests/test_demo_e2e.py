@@ -58,3 +58,29 @@ def test_fresh_clone_demo_twice(tmp_path):
     pipeline = _run([str(Path(sys.executable).parent / "dvc"), "status"], clone)
     assert "up to date" in pipeline.stdout, pipeline.stdout
     assert (clone / "artifacts" / "clips" / "manifest.parquet").is_file()
+    assert_no_planted_phi(clone, first.stdout + first.stderr + second.stdout + second.stderr)
+
+
+TEXT_SUFFIXES = {".json", ".parquet", ".csv", ".md", ".txt", ".yaml", ".lock", ".log", ".html", ".sqlite"}
+
+
+def assert_no_planted_phi(clone: Path, logs: str) -> None:
+    """No planted PHI string in artifacts/, in dvc.lock, or in anything the demo printed.
+
+    Binary media (MP4, NPY, PNG) are searched for the long strings only: a 3-letter name matches random
+    compressed bytes by chance, and their pixels are checked by the deidentify stage's OCR proof instead.
+    """
+    import json
+
+    planted = json.loads((clone / "data" / "raw" / "planted_phi.json").read_text())
+    needles = sorted({s for group in planted.values() for s in group if len(s) >= 4})
+    assert needles, "nothing planted?"
+    for needle in needles:
+        assert needle not in logs, f"planted PHI ({len(needle)} chars) printed by the demo"
+    files = [p for p in (clone / "artifacts").rglob("*") if p.is_file()] + [clone / "dvc.lock"]
+    for path in files:
+        data = path.read_bytes()
+        text_like = path.suffix in TEXT_SUFFIXES
+        for needle in needles:
+            if text_like or len(needle) >= 8:
+                assert needle.encode() not in data, f"planted PHI found in {path.relative_to(clone)}"

@@ -61,8 +61,8 @@ def _region_id(*parts: object) -> str:
 
 
 def _user(reader: ReaderProfile, user_id: int) -> dict:
-    return {"id": user_id, "first_name": reader.first_name, "last_name": reader.last_name, "avatar": None,
-            "email": reader.email, "initials": (reader.first_name[:1] + reader.last_name[:1]).lower()}
+    # Exactly the fields Label Studio 1.23 writes for `annotations__completed_by: {only_id: False}`.
+    return {"id": user_id, "email": reader.email, "first_name": reader.first_name, "last_name": reader.last_name}
 
 
 def annotation_result(ranges: dict[str, list[Interval]], quality: str, seed: str) -> list[dict]:
@@ -104,7 +104,7 @@ def build_export(tasks: list[TaskTruth], readers: tuple[ReaderProfile, ...], sen
                 "last_created_by": None,
             })
         exported.append({
-            "id": task_id, "annotations": annotations, "file_upload": None, "drafts": [], "predictions": [],
+            "id": task_id, "annotations": annotations, "drafts": [], "predictions": [],
             "data": {"video": ls_video_url(truth.video_id), "video_id": truth.video_id,
                      "patient_id": truth.patient_id, "fps": truth.fps},
             "meta": {}, "created_at": export_time, "updated_at": export_time, "inner_id": task_id,
