@@ -22,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.video.reformatter
 import av.bitstream
 import numpy as np
 
@@ -79,6 +80,9 @@ class Mp4Writer:
         ctx.colorspace = ctx.color_primaries = ctx.color_trc = _BT601
         ctx.color_range = _TV_RANGE
         self._stream = stream
+        # One reformatter for the whole video: a fresh one per frame rebuilds the swscale context each time,
+        # which cost more than the H.264 encode itself (measured in bench/bench_curation.py).
+        self._reformatter = av.video.reformatter.VideoReformatter()
         self._strip_sei = av.bitstream.BitStreamFilterContext(f"filter_units=remove_types={_SEI}", stream)
 
     def write(self, frame: np.ndarray) -> None:
@@ -86,7 +90,7 @@ class Mp4Writer:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame is {frame.shape} {frame.dtype}, expected ({self.height}, {self.width}, 3) uint8")
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(pad_even(frame)), format="rgb24")
-        vf = vf.reformat(format="yuv420p", src_colorspace="ITU601", dst_colorspace="ITU601")
+        vf = self._reformatter.reformat(vf, format="yuv420p", src_colorspace="ITU601", dst_colorspace="ITU601")
         vf.pts = self.frames_written
         vf.time_base = self._time_base
         self._mux(self._stream.encode(vf))

@@ -194,7 +194,8 @@ def mask_and_crop(frame: np.ndarray, mask: np.ndarray, box: Box) -> np.ndarray:
     """
     x0, y0, x1, y1 = box
     crop = frame[y0:y1 + 1, x0:x1 + 1]
-    return np.where(mask[y0:y1 + 1, x0:x1 + 1, None], crop, np.uint8(0))
+    # Multiplying by a 0/1 uint8 mask is several times faster than np.where on (h, w, 3) frames.
+    return crop * mask[y0:y1 + 1, x0:x1 + 1, None].astype(np.uint8)
 
 
 def nonblack_counts(frame: np.ndarray, mask: np.ndarray) -> tuple[int, int]:
