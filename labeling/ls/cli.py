@@ -179,3 +179,21 @@ def pull(
         typer.echo(f"project {project_id} readers: " + ", ".join(f"{k} ({v})" for k, v in sorted(who.items())))
     typer.echo(f"wrote {path}")
     typer.echo("next: dvc add data && dvc repro")
+
+
+@label_app.command("import-sheet")
+def import_sheet(
+    sheet: Path = typer.Argument(..., help="CSV or XLSX in the seed's format: one row per video_id, "
+                                           "per-pattern columns of 1-based intervals like `24_32, 40_55`"),
+    annotator: str = typer.Option(..., "--annotator", help="the reader's e-mail (the identity agreement uses)"),
+) -> None:
+    """Convert a LUV-Net-style label sheet into a new snapshot in data/annotations/ (no server needed)."""
+    from labeling import sheets
+
+    root = _root()
+    try:
+        path, written = sheets.import_sheet(sheet, annotator, sheets.load_videos(root), root / "data" / "annotations")
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(f"{'wrote' if written else 'already imported as'} {path.relative_to(root)}")
+    typer.echo("next: dvc add data && dvc repro")
