@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from labeling.ls import client, projects, pull, push
 from luskit.schema import ls_video_url
 from tests.labeling_ls.helpers import parse_ranges, ranges_result
+from tests.labeling_ls.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,7 @@ def _predictions(videos: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(push.PREDICTION_COLUMNS))
 
 
-def test_round_trip(ls_server, tmp_path):
+def test_round_trip(ls_server, tmp_path, monkeypatch):
     ls = ls_server.connect()
     videos = ls_server.videos
     storage = str(ls_server.artifacts / "videos")
@@ -94,18 +95,66 @@ def test_round_trip(ls_server, tmp_path):
 
     # the parsed ranges are exactly the ones written, attributed to the right people
     assert parse_ranges(tasks) == expected
-    try:
-        from labeling.annotations import parse_export
-    except ImportError:
-        pass
-    else:  # the labels stage's own parser reads the pulled snapshot identically
-        records, ranges = parse_export(tasks, path.name)
-        assert len(records) == 2 * n_dev + n_tmp + len(gold)
-        got = {(r.video_id, r.annotator, r.pattern, r.start, r.end) for r in ranges.itertuples()}
-        assert got == expected
+    from labeling.annotations import parse_export
+
+    # the labels stage's own parser reads the pulled snapshot identically
+    records, ranges = parse_export(tasks, path.name)
+    assert len(records) == 2 * n_dev + n_tmp + len(gold)
+    got = {(r.video_id, r.annotator, r.pattern, r.start, r.end) for r in ranges.itertuples()}
+    assert got == expected
 
     _check_snapshot_shape(tasks, videos, gold)
     _check_predictions(tasks, videos)
+    _check_labels_stage(tmp_path / "project", path, videos, gold, monkeypatch)
+
+
+def _check_labels_stage(project, snapshot, videos: pd.DataFrame, gold: set[str], monkeypatch) -> None:
+    """`luskit labels` on the pulled snapshot: agreement and consensus equal what the written ranges imply.
+
+    By construction (see _ranges_for) every reader marks the same B-line frames; only reader 1 marks
+    effusion (frames 1-4 and 30-33). Default consensus = majority with ties positive: two readers ->
+    a tie -> positive; on gold videos the senior is a third reader without effusion -> 1 of 3 -> negative.
+    """
+    import shutil
+
+    import yaml
+
+    from curation.clips import ClipParams, build_manifest
+    from labeling.labels_stage import main as labels_main
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["labels"]["bootstrap"] = 50
+    for folder in ("data/annotations", "data/reviews", "data/reference", "artifacts/clips"):
+        (project / folder).mkdir(parents=True)
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copy(snapshot, project / "data" / "annotations" / snapshot.name)
+    manifest = build_manifest(videos, ClipParams(**params["clips"]))
+    manifest.to_parquet(project / "artifacts" / "clips" / "manifest.parquet", index=False)
+    monkeypatch.chdir(project)
+    assert labels_main() == 0
+
+    agreement = json.loads((project / "artifacts" / "labels" / "agreement.json").read_text())["agreement"]
+    for level in ("clip", "frame"):
+        assert agreement[level]["B-lines"]["percent_agreement"]["value"] == 1.0
+    dev_frames = int(videos.loc[videos["period"] == "development", "n_frames"].sum())
+    n_dev = int((videos["period"] == "development").sum())
+    # effusion: 8 frames of every development video are marked by reader 1 alone: pairwise agreement 0 there
+    # with two readers, 1/3 on gold videos (reader 1 vs reader 2 and the senior); 1 on all other frames
+    n_gold = len(gold)
+    assert agreement["frame"]["Pleural effusion"]["percent_agreement"]["value"] == pytest.approx(
+        1 - (8 * (n_dev - n_gold) + 8 * (2 / 3) * n_gold) / dev_frames, abs=1e-4)
+
+    consensus = pd.read_parquet(project / "artifacts" / "labels" / "consensus.parquet")
+    index = {v: k for k, v in enumerate(videos["video_id"])}
+    period = videos.set_index("video_id")["period"]
+    for row in manifest.itertuples():
+        frames = set(range(row.start_frame_1based, row.end_frame_1based + 1))
+        base = 3 + index[row.video_id]
+        want_b = bool(frames & set(range(base, base + 11)))
+        want_eff = (period[row.video_id] == "development" and row.video_id not in gold
+                    and bool(frames & {1, 2, 3, 4, 30, 31, 32, 33}))
+        got = consensus[consensus["clip_id"] == row.clip_id].set_index("pattern")["label"]
+        assert got["B-lines"] == want_b and got["Pleural effusion"] == want_eff, row.clip_id
 
 
 def _check_snapshot_shape(tasks: list[dict], videos: pd.DataFrame, gold: set[str]) -> None:
