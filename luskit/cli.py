@@ -98,6 +98,15 @@ def labels(params: Path = PARAMS) -> None:
 
 
 @app.command()
+def split(params: Path = PARAMS, quiet: bool = typer.Option(False, help="no progress bar")) -> None:
+    """Consensus labels + clips -> artifacts/splits/: patient-grouped stratified folds, internal test, temporal set,
+    balance report; exits 1 when a leakage guard fails."""
+    from training.splits.stage import main
+
+    run_stage(main, params, progress=not quiet)
+
+
+@app.command()
 def demo(params: Path = PARAMS) -> None:
     """Generate the demo data if data/ is empty, run `dvc repro`, and say where the results are."""
     from luskit.demo import run_demo

@@ -38,3 +38,4 @@ VIDEOS = ARTIFACTS / "videos"  # deidentify: <video_id>.mp4 (the PHI boundary)
 DEID = ARTIFACTS / "deid"  # deidentify: videos.parquet, report.json, qc/
 CLIPS = ARTIFACTS / "clips"  # clips: manifest.parquet, cache/<video_id>.npy
 LABELS = ARTIFACTS / "labels"  # labels: annotations, quality, clip_labels, consensus, disagreements, agreement.json
+SPLITS = ARTIFACTS / "splits"  # split: splits.parquet, report.json, report.md

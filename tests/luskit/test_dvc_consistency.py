@@ -66,12 +66,14 @@ def test_stage_outputs_come_from_luskit_paths():
     from labeling.labels_stage import METRICS as LABEL_METRICS
     from labeling.labels_stage import OUTPUTS as LABEL_OUTPUTS
     from luskit import paths
+    from training.splits import stage as split_stage
 
     outs = {s: {next(iter(o)) if isinstance(o, dict) else o for o in DVC[s].get("outs", []) + DVC[s].get("metrics", [])}
             for s in DVC}
     expected = {"ingest": {paths.INDEX}, "deidentify": {paths.VIDEOS, paths.DEID / "videos.parquet",
                                                          paths.DEID / "qc", paths.DEID / "report.json"},
                 "clips": {paths.CLIPS},
-                "labels": {paths.LABELS / name for name in (*LABEL_OUTPUTS, LABEL_METRICS)}}
+                "labels": {paths.LABELS / name for name in (*LABEL_OUTPUTS, LABEL_METRICS)},
+                "split": {paths.SPLITS / name for name in (*split_stage.OUTPUTS, split_stage.METRICS)}}
     for stage, wanted in expected.items():
         assert {str(p) for p in wanted} == outs[stage], stage
