@@ -147,13 +147,29 @@ class FrameFindings:
 
 def scan_frame(frame: np.ndarray, fan: np.ndarray, planted: PlantedPhi | None, min_conf: float) -> FrameFindings:
     """OCR one (H, W, 3) uint8 output frame against its (H, W) bool fan mask."""
-    tokens = ocr_tokens(frame)
+    return scan_frames([frame], fan, planted, min_conf)
+
+
+_GAP = 24  # black rows between stacked frames: no word spans two frames
+
+
+def scan_frames(frames: list[np.ndarray], fan: np.ndarray, planted: PlantedPhi | None,
+                min_conf: float) -> FrameFindings:
+    """OCR several (H, W, 3) uint8 frames of one video in ONE tesseract call, stacked with black gaps.
+
+    Tesseract's start-up (loading its model) costs more than reading a small frame; one call per video
+    instead of per frame makes the OCR proof about 3x cheaper. Token boxes map back to (frame, row).
+    """
+    h = frames[0].shape[0]
+    gap = np.zeros((_GAP, *frames[0].shape[1:]), dtype=np.uint8)
+    stacked = np.concatenate([part for f in frames for part in (f, gap)][:-1])
+    tokens = ocr_tokens(stacked)
     outside = inside = 0
     for t in tokens:
         if not is_text_token(t, min_conf):
             continue
         cx = min(max((t.box[0] + t.box[2]) // 2, 0), fan.shape[1] - 1)
-        cy = min(max((t.box[1] + t.box[3]) // 2, 0), fan.shape[0] - 1)
+        cy = min(max((t.box[1] + t.box[3]) // 2 % (h + _GAP), 0), fan.shape[0] - 1)
         if fan[cy, cx]:
             inside += 1
         else:

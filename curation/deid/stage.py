@@ -203,15 +203,17 @@ def _verify(job: Job, tmp: Path, fan: np.ndarray) -> dict:
     import av
 
     ocr_at = set(np.unique(np.linspace(0, job.n_frames - 1, job.ocr_frames).round().astype(int)).tolist())
-    outside = inside = count = 0
-    kinds: set[str] = set()
+    count, sampled = 0, []
     with av.open(str(tmp)) as container:
         for i, frame in enumerate(container.decode(video=0)):
             count += 1
             if i in ocr_at:
-                found = proof.scan_frame(frame.to_ndarray(format="rgb24"), fan, job.planted, job.min_conf)
-                outside, inside = outside + found.tokens_outside, inside + found.tokens_inside
-                kinds |= found.phi_kinds
+                sampled.append(frame.to_ndarray(format="rgb24"))
+    outside = inside = 0
+    kinds: set[str] = set()
+    if sampled:
+        found = proof.scan_frames(sampled, fan, job.planted, job.min_conf)
+        outside, inside, kinds = found.tokens_outside, found.tokens_inside, set(found.phi_kinds)
     if count != job.n_frames:
         raise DeidFailure("frame_count_mismatch", f"the written MP4 decodes to {count} frames, "
                           f"expected {job.n_frames}: report this encoder bug")

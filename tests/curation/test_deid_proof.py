@@ -40,6 +40,21 @@ def test_ocr_reads_planted_text_and_the_proof_flags_it(planted):
     assert found.tokens_outside >= 3 and found.tokens_inside == 0
 
 
+def test_stacked_frames_map_tokens_back_to_their_frame(planted):
+    """One OCR call for several frames: text in the middle frame is found and placed by its own fan mask."""
+    blank = np.zeros((200, 360, 3), np.uint8)
+    text = _text_frame(["DOE JANE  ID 31415926"], size=14)  # rows 10-30 of its frame
+    fan = np.zeros((200, 360), bool)
+    fan[100:, :] = True  # top rows of every frame lie outside the fan
+    found = proof.scan_frames([blank, text, blank], fan, planted, min_conf=60)
+    assert {"names", "ids"} <= found.phi_kinds
+    assert found.tokens_outside >= 2 and found.tokens_inside == 0
+    fan_top = np.zeros((200, 360), bool)
+    fan_top[:50, :] = True  # now the text rows are inside the fan
+    found = proof.scan_frames([blank, text, blank], fan_top, planted, min_conf=60)
+    assert found.tokens_inside >= 2 and found.tokens_outside == 0
+
+
 def test_text_inside_the_fan_is_counted_apart(planted):
     frame = _text_frame(["LUNG RIGHT ANTERIOR"])
     found = proof.scan_frame(frame, np.ones(frame.shape[:2], bool), planted, min_conf=60)
