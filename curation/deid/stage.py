@@ -24,7 +24,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -310,16 +310,14 @@ def make_jobs(index: pd.DataFrame, sources: dict[str, Path], cfg: DeidParams, vi
     return jobs
 
 
-def run_jobs(jobs: list[Job], workers: int) -> list[dict]:
-    """process_video over all jobs (a process pool when workers > 1), sorted by video_id."""
+def run_jobs(jobs: list[Job], workers: int) -> Iterator[dict]:
+    """process_video over all jobs (a process pool when workers > 1), yielded lazily in job order."""
     bar = dict(total=len(jobs), desc="deidentify", unit="video", disable=None, file=sys.stderr)
     if workers <= 1 or len(jobs) <= 1:
-        results = [process_video(job) for job in tqdm(jobs, **bar)]
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            futures = [pool.submit(process_video, job) for job in jobs]
-            results = [f.result() for f in tqdm(as_completed(futures), **bar)]
-    return sorted(results, key=lambda r: r["video_id"])
+        yield from (process_video(job) for job in tqdm(jobs, **bar))
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from tqdm(pool.map(process_video, jobs), **bar)
 
 
 def deid_table(results: list[dict]) -> pd.DataFrame:
@@ -331,24 +329,39 @@ def deid_table(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(DEID_COLUMNS)).astype(DEID_COLUMNS)
 
 
-def write_contact_sheets(results: list[dict], qc_dir: Path, planted: proof.PlantedPhi | None) -> tuple[list[str], set]:
-    """Write the QC pages (replacing old ones); returns (file names, kinds of planted PHI OCR reads on them)."""
-    from PIL import Image
+class ContactSheets:
+    """Writes QC pages as results arrive, so thumbnails never pile up (memory stays flat with data size)."""
 
-    qc_dir.mkdir(parents=True, exist_ok=True)
-    for old in qc_dir.glob("contact_sheet*.png"):
-        old.unlink()
-    rows = [(f"{r['video_id']}\n{r['action']}\nkept {r['kept_fraction']:.3f}" if r["kept_fraction"] is not None
-             else f"{r['video_id']}\n{r['action']}", r["before"], r["after"])
-            for r in results if r["failure"] is None]
-    names, kinds = [], set()
-    for k, page in enumerate(proof.contact_sheets(rows), start=1):
-        name = f"contact_sheet_{k:03d}.png"
-        write_atomic(qc_dir / name, lambda tmp, page=page: Image.fromarray(page).save(tmp, format="PNG"))
-        names.append(name)
-        if planted is not None:
-            kinds |= planted.in_text(" ".join(t.text for t in proof.ocr_tokens(page)))
-    return names, kinds
+    def __init__(self, qc_dir: Path, planted: proof.PlantedPhi | None, per_page: int = 20) -> None:
+        self.qc_dir, self.planted, self.per_page = qc_dir, planted, per_page
+        self.names: list[str] = []
+        self.kinds: set[str] = set()
+        self._rows: list = []
+        qc_dir.mkdir(parents=True, exist_ok=True)
+        for old in qc_dir.glob("contact_sheet*.png"):
+            old.unlink()
+
+    def add(self, result: dict) -> dict:
+        """Queue one video's before/after thumbnails; returns the result without them."""
+        before, after = result.pop("before", None), result.pop("after", None)
+        if result["failure"] is None:
+            kept = result["kept_fraction"]
+            label = f"{result['video_id']}\n{result['action']}" + (f"\nkept {kept:.3f}" if kept is not None else "")
+            self._rows.append((label, before, after))
+            if len(self._rows) == self.per_page:
+                self.flush()
+        return result
+
+    def flush(self) -> None:
+        from PIL import Image
+
+        for page in proof.contact_sheets(self._rows, per_page=self.per_page) if self._rows else []:
+            name = f"contact_sheet_{len(self.names) + 1:03d}.png"
+            write_atomic(self.qc_dir / name, lambda tmp, page=page: Image.fromarray(page).save(tmp, format="PNG"))
+            self.names.append(name)
+            if self.planted is not None:
+                self.kinds |= self.planted.in_text(" ".join(t.text for t in proof.ocr_tokens(page)))
+        self._rows = []
 
 
 def remove_stale(videos_dir: Path, keep: set[str]) -> int:
@@ -377,10 +390,13 @@ def main(params_path: Path = paths.PARAMS, index_dir: Path = paths.INDEX, raw_di
         warnings.simplefilter("ignore")  # library warnings can quote header values (PHI)
         sources = _locate(raw_dir, _ingest_ignore(Path(params_path)))
     videos_dir.mkdir(parents=True, exist_ok=True)
-    results = run_jobs(make_jobs(index, sources, cfg, videos_dir, planted), cfg.workers)
+    jobs = sorted(make_jobs(index, sources, cfg, videos_dir, planted), key=lambda j: j.video_id)
+    qc = ContactSheets(deid_dir / QC, planted)
+    results = [qc.add(result) for result in run_jobs(jobs, cfg.workers)]
+    qc.flush()
+    sheets, sheet_phi = qc.names, qc.kinds
     remove_stale(videos_dir, {r["video_id"] for r in results if r["failure"] is None})
     write_parquet_atomic(deid_dir / TABLE, deid_table(results))
-    sheets, sheet_phi = write_contact_sheets(results, deid_dir / QC, planted)
     tables = proof.scan_artifact_tables([index_dir, deid_dir], planted, proof.allowed_header_fields())
     report = proof.build_report(results, tables, sheets, sheet_phi, planted, len(index))
     write_bytes_atomic(deid_dir / REPORT, (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
