@@ -25,7 +25,7 @@ from curation.synth import dicom_files, recordings, screen
 from curation.synth.annotators import TaskTruth, build_export
 from curation.synth.params import SynthParams
 from curation.synth.phantom import FanGeometry, VideoSpec, render_video
-from curation.synth.study import HOSPITAL, INSTITUTION_ADDRESS, PatientPlan, VideoPlan, _uid, plan_study
+from curation.synth.study import HOSPITAL, INSTITUTION_ADDRESS, PatientPlan, VideoPlan, plan_study, synthetic_uid
 
 GEOMETRY = FanGeometry()
 
@@ -51,8 +51,8 @@ def identity(plan_seed: int, p_idx: int, patient: PatientPlan, video: VideoPlan)
     return dicom_files.Identity(
         name=patient.name, mrn=patient.mrn, birth_date=patient.birth_date, sex=patient.sex,
         accession=patient.accession, physician=patient.physician, hospital=HOSPITAL, address=INSTITUTION_ADDRESS,
-        study_uid=_uid(plan_seed, "study", p_idx), series_uid=_uid(plan_seed, "series", p_idx),
-        sop_uid=video.sop_uid, frame_of_reference_uid=_uid(plan_seed, "for", p_idx),
+        study_uid=synthetic_uid(plan_seed, "study", p_idx), series_uid=synthetic_uid(plan_seed, "series", p_idx),
+        sop_uid=video.sop_uid, frame_of_reference_uid=synthetic_uid(plan_seed, "for", p_idx),
         device_serial=f"SN-{plan_seed % 9973:04d}-{p_idx:03d}", acquired=video.acquired,
     )
 
@@ -116,7 +116,7 @@ def write_oddities(params: SynthParams, patients: tuple[PatientPlan, ...], raw: 
     base = first.videos[0]
     out = []
     # 1. A single-frame still image (the seed excluded images; so do we).
-    still = replace(base, n_frames=1, intervals={p: () for p in PATTERNS}, sop_uid=_uid(params.seed, "still"))
+    still = replace(base, n_frames=1, intervals={p: () for p in PATTERNS}, sop_uid=synthetic_uid(params.seed, "still"))
     region = render_region(still)
     frames = screen.compose(region[0], burned_text(first, still), rgb=False)[None]
     box = screen.region_box(*region.shape[1:])
@@ -124,7 +124,7 @@ def write_oddities(params: SynthParams, patients: tuple[PatientPlan, ...], raw: 
     data = dicom_files.build_dicom(frames, identity(params.seed, 0, first, still), still.fps, box, apex, jpeg=False)
     out.append(_put(raw, f"{first.mrn}/{first.study_date:%Y%m%d}/US_STILL.dcm", data))
     # 2. A patient-information screen: multi-frame, but no ultrasound region at all.
-    info = replace(second.videos[0], sop_uid=_uid(params.seed, "info"))
+    info = replace(second.videos[0], sop_uid=synthetic_uid(params.seed, "info"))
     page = screen.info_screen(burned_text(second, info), ("REASON: DYSPNEA", "WARD: MICU BED 7"))
     data = dicom_files.build_dicom(np.repeat(page[None], 5, axis=0), identity(params.seed, 1, second, info),
                                    30.0, None, (0.0, 0.0), jpeg=False)
@@ -134,7 +134,7 @@ def write_oddities(params: SynthParams, patients: tuple[PatientPlan, ...], raw: 
     out.append(_put(raw, f"{first.mrn}/{first.study_date:%Y%m%d}/COPY_{Path(original.relpath).name}",
                     (raw / original.relpath).read_bytes()))
     # 4. A file cut short by an interrupted transfer.
-    cut = replace(base, n_frames=24, sop_uid=_uid(params.seed, "truncated"), kind="dicom_native")
+    cut = replace(base, n_frames=24, sop_uid=synthetic_uid(params.seed, "truncated"), kind="dicom_native")
     data = encode_video(params.seed, 0, first, cut)
     out.append(_put(raw, f"{first.mrn}/{first.study_date:%Y%m%d}/US_TRUNC.dcm", data[: int(len(data) * 0.6)]))
     return out

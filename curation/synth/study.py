@@ -7,6 +7,7 @@ Intervals are 1-based inclusive frame ranges, the seed's and Label Studio's anno
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -56,13 +57,10 @@ class PatientPlan:
 @dataclass(frozen=True)
 class StudyPlan:
     patients: tuple[PatientPlan, ...]
-    uid_root: str  # deterministic UID prefix material
 
 
-def _uid(seed: int, *parts: object) -> str:
+def synthetic_uid(seed: int, *parts: object) -> str:
     """A deterministic, valid DICOM UID under the 2.25 (UUID-derived) root."""
-    import hashlib
-
     digest = hashlib.sha256("|".join(map(str, (seed, *parts))).encode()).digest()[:16]
     return "2.25." + str(int.from_bytes(digest, "big"))
 
@@ -122,7 +120,7 @@ def plan_study(params: SynthParams) -> StudyPlan:
                 index=v_idx, kind=kind, fps=fps, n_frames=n_frames,
                 intervals=_video_patterns(rng, params.prevalence[period], offsets, n_frames),
                 gain=1.0, quality="usable", seed=int(rng.integers(0, 2**31 - 1)),
-                sop_uid=_uid(params.seed, "sop", p_idx, v_idx), acquired=clock,
+                sop_uid=synthetic_uid(params.seed, "sop", p_idx, v_idx), acquired=clock,
             ))
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         patients.append(PatientPlan(
@@ -133,7 +131,7 @@ def plan_study(params: SynthParams) -> StudyPlan:
             physician=str(rng.choice(PHYSICIANS)), videos=tuple(videos),
         ))
     patients = _assign_special_videos(rng, patients, params)
-    return StudyPlan(patients=tuple(patients), uid_root=_uid(params.seed, "root"))
+    return StudyPlan(patients=tuple(patients))
 
 
 def _assign_special_videos(rng, patients: list[PatientPlan], params: SynthParams) -> list[PatientPlan]:
