@@ -26,8 +26,8 @@ from luskit import paths
 from luskit.atomic import write_parquet_atomic
 from luskit.config import ConfigError, load_section
 
-VIDEOS_TABLE = "videos.parquet"
-MANIFEST = "manifest.parquet"
+VIDEOS_TABLE = paths.DEID_VIDEOS_NAME
+MANIFEST = paths.CLIP_MANIFEST_NAME
 REQUIRED_COLUMNS = ("video_id", "patient_id", "period", "n_frames", "fps")
 
 

@@ -37,7 +37,7 @@ from luskit.atomic import write_parquet_atomic
 from luskit.config import load_section, require
 from luskit.pseudonym import load_key, patient_pseudonym, video_pseudonym
 
-VIDEOS_TABLE = "videos.parquet"
+VIDEOS_TABLE = paths.INDEX_VIDEOS_NAME
 QUARANTINE_TABLE = "quarantine.parquet"
 VIDEO_COLUMNS = {
     "video_id": "string", "patient_id": "string", "period": "string", "date_missing": "bool", "kind": "string",

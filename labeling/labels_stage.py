@@ -42,7 +42,7 @@ from luskit.config import ConfigError, load_section, require
 from luskit.schema import PATTERNS
 
 GOLD = "gold"
-OUTPUTS = ("annotations.parquet", "quality.parquet", "clip_labels.parquet", "consensus.parquet",
+OUTPUTS = ("annotations.parquet", "quality.parquet", "clip_labels.parquet", paths.CONSENSUS_NAME,
            "disagreements.parquet")
 METRICS = "agreement.json"
 
@@ -86,7 +86,7 @@ class Inputs:
 
 
 def read_inputs(params: LabelsParams, annotations_dir: Path = paths.ANNOTATIONS,
-                manifest: Path = paths.CLIPS / "manifest.parquet", reviews_db: Path = reviews.DEFAULT_DB,
+                manifest: Path = paths.CLIP_MANIFEST, reviews_db: Path = reviews.DEFAULT_DB,
                 reference: Path = paths.REFERENCE) -> Inputs:
     """Read everything the stage needs; errors name the missing input and the command that makes it."""
     records, ranges, names = read_annotations(annotations_dir, params.snapshots)
@@ -209,7 +209,7 @@ def run(inputs: Inputs, params: LabelsParams) -> Result:
         "annotations.parquet": inputs.ranges.assign(patient_id=_manifest_patients(inputs.ranges, patients)),
         "quality.parquet": _quality_table(inputs.records, excluded, patients),
         "clip_labels.parquet": _clip_label_table(clips),
-        "consensus.parquet": chosen[list(cs.CONSENSUS_COLUMNS)],
+        paths.CONSENSUS_NAME: chosen[list(cs.CONSENSUS_COLUMNS)],
         "disagreements.parquet": report.disagreements(clips, chosen, gold_c, reviewed),
     }
     metrics = {

@@ -223,7 +223,7 @@ def read_sheet(path: Path) -> pd.DataFrame:
 
 def load_videos(root: Path = Path(".")) -> pd.DataFrame:
     """video_id, patient_id, fps, n_frames of the de-identified videos (else of the ingest index)."""
-    for table in (paths.DEID / "videos.parquet", paths.INDEX / "videos.parquet"):
+    for table in (paths.DEID_VIDEOS, paths.INDEX_VIDEOS):
         if (Path(root) / table).exists():
             return pd.read_parquet(Path(root) / table, columns=["video_id", "patient_id", "fps", "n_frames"])
     raise FileNotFoundError(f"no video index under {Path(root) / paths.ARTIFACTS}: run `luskit ingest` first")

@@ -11,7 +11,6 @@ RAW = DATA / "raw"  # PHI lives here and nowhere else
 ANNOTATIONS = DATA / "annotations"  # Label Studio full-JSON snapshots, one file per pull
 REFERENCE = DATA / "reference"  # synthetic ground truth (demo only); pseudonymous ids only
 REVIEWS = DATA / "reviews"  # reviewer decisions from the review app
-DATA_SUBDIRS = (RAW, ANNOTATIONS, REFERENCE, REVIEWS)
 
 TRUTH = REFERENCE / "truth.parquet"
 TRUTH_VIDEOS = REFERENCE / "videos.parquet"
@@ -39,3 +38,13 @@ DEID = ARTIFACTS / "deid"  # deidentify: videos.parquet, report.json, qc/
 CLIPS = ARTIFACTS / "clips"  # clips: manifest.parquet, cache/<video_id>.npy
 LABELS = ARTIFACTS / "labels"  # labels: annotations, quality, clip_labels, consensus, disagreements, agreement.json
 SPLITS = ARTIFACTS / "splits"  # split: splits.parquet, report.json, report.md
+
+# Tables other stages read: the file names their writers use (ingest, deidentify, clips, labels).
+INDEX_VIDEOS_NAME = "videos.parquet"
+DEID_VIDEOS_NAME = "videos.parquet"
+CLIP_MANIFEST_NAME = "manifest.parquet"
+CONSENSUS_NAME = "consensus.parquet"
+INDEX_VIDEOS = INDEX / INDEX_VIDEOS_NAME
+DEID_VIDEOS = DEID / DEID_VIDEOS_NAME
+CLIP_MANIFEST = CLIPS / CLIP_MANIFEST_NAME
+CONSENSUS = LABELS / CONSENSUS_NAME

@@ -12,7 +12,6 @@ PERIODS: tuple[str, ...] = ("development", "temporal")
 LS_VIDEO = "video"
 LS_PATTERNS = "patterns"
 LS_QUALITY = "quality"
-LS_COMMENT = "comment"
 QUALITY_USABLE = "usable"
 QUALITY_EXCLUDE = ("exclude: blurred", "exclude: dark", "exclude: not lung", "exclude: other")
 

@@ -39,7 +39,7 @@ from luskit.atomic import write_atomic, write_bytes_atomic, write_parquet_atomic
 from luskit.config import load_section, read_params, require
 
 REPORT = "report.json"
-TABLE = "videos.parquet"
+TABLE = paths.DEID_VIDEOS_NAME
 QC = "qc"
 PLANTED = paths.PLANTED_PHI.name  # demo only: the strings the synth planted, next to the raw files
 DEID_COLUMNS = {
@@ -284,7 +284,7 @@ def _locate(raw_dir: Path, ignore: tuple[str, ...]) -> dict[str, Path]:
 
 
 def read_index(index_dir: Path) -> pd.DataFrame:
-    path = Path(index_dir) / "videos.parquet"
+    path = Path(index_dir) / paths.INDEX_VIDEOS_NAME
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `luskit ingest` (or `dvc repro ingest`) first")
     return pd.read_parquet(path)

@@ -131,10 +131,11 @@ def push(
 
     from labeling.ls import client
     from labeling.ls import push as push_mod
+    from luskit import paths
 
     art = artifacts or (_root() / "artifacts")
     try:
-        videos = push_mod.read_videos(art / "deid" / "videos.parquet")
+        videos = push_mod.read_videos(art / paths.DEID_VIDEOS.relative_to(paths.ARTIFACTS))
         push_mod.check_media(videos, art / "videos")
         ls = _connect(port)
         if clips is not None:

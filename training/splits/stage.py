@@ -41,8 +41,8 @@ from luskit.config import ConfigError, load_section, require
 from luskit.schema import PATTERNS
 from training.splits import grouped, guards, report
 
-CONSENSUS = paths.LABELS / "consensus.parquet"
-MANIFEST = paths.CLIPS / "manifest.parquet"
+CONSENSUS = paths.CONSENSUS
+MANIFEST = paths.CLIP_MANIFEST
 SPLITS_TABLE = "splits.parquet"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
