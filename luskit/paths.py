@@ -38,6 +38,9 @@ DEID = ARTIFACTS / "deid"  # deidentify: videos.parquet, report.json, qc/
 CLIPS = ARTIFACTS / "clips"  # clips: manifest.parquet, cache/<video_id>.npy
 LABELS = ARTIFACTS / "labels"  # labels: annotations, quality, clip_labels, consensus, disagreements, agreement.json
 SPLITS = ARTIFACTS / "splits"  # split: splits.parquet, report.json, report.md
+MODELS = ARTIFACTS / "models"  # train: <model>/fold<k>/ (checkpoint.pt, log.csv, predictions.parquet, ...)
+EVAL = ARTIFACTS / "eval"  # evaluate: <model>/ per-model results, comparison.md, plots, figures
+REVIEW = ARTIFACTS / "review"  # review-queue: queue.parquet (what the review app lists)
 
 # Tables other stages read: the file names their writers use (ingest, deidentify, clips, labels).
 INDEX_VIDEOS_NAME = "videos.parquet"
@@ -48,3 +51,8 @@ INDEX_VIDEOS = INDEX / INDEX_VIDEOS_NAME
 DEID_VIDEOS = DEID / DEID_VIDEOS_NAME
 CLIP_MANIFEST = CLIPS / CLIP_MANIFEST_NAME
 CONSENSUS = LABELS / CONSENSUS_NAME
+CLIP_LABELS = LABELS / "clip_labels.parquet"
+DISAGREEMENTS = LABELS / "disagreements.parquet"
+AGREEMENT = LABELS / "agreement.json"
+SPLITS_TABLE = SPLITS / "splits.parquet"
+RESUME = Path(".luskit") / "resume"  # train: mid-run state (outside DVC outs, which dvc deletes before a rerun)

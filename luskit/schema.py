@@ -5,6 +5,8 @@ The pattern order is the model's output order (the seed's target vector
 """
 
 PATTERNS: tuple[str, ...] = ("A-lines", "B-lines", "Consolidation", "Pleural effusion")
+# Column-safe names, same order: prob_<slug>, label_<slug>, thr_<slug>, attention_<slug> in prediction tables.
+PATTERN_SLUGS: tuple[str, ...] = ("a_lines", "b_lines", "consolidation", "pleural_effusion")
 PERIODS: tuple[str, ...] = ("development", "temporal")
 
 # Label Studio control names in labeling/ls/configs/timeline.xml; the synthetic export and
