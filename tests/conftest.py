@@ -1,8 +1,12 @@
-"""Shared fixtures: where the real external recordings are, and hermetic DVC settings."""
+"""Shared fixtures: the real external recordings, hermetic DVC settings, and one full demo run."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,3 +31,58 @@ def _hermetic_dvc(tmp_path_factory):
     os.environ["DVC_SITE_CACHE_DIR"] = str(cfg / "site")
     os.environ["DVC_GLOBAL_CONFIG_DIR"] = str(cfg / "global")
     yield
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """A copy of the working tree on which `luskit demo` ran the whole pipeline once."""
+
+    path: Path
+    stdout: str
+    stderr: str
+
+
+def copy_worktree(dest: Path) -> None:
+    """Tracked and untracked-but-not-ignored files of this checkout into `dest`, committed as a new git repo."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *args], cwd=dest, check=True)
+
+
+def run_in(args: list[str], cwd: Path, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run a command the way `make` would: this venv's bin first on PATH, no pseudonym key (demo key)."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PYTHONPATH": str(cwd), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1"}
+    env.pop("LUSKIT_PSEUDONYM_KEY", None)
+    env.pop("LUSKIT_PSEUDONYM_KEY_FILE", None)
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def demo_project(tmp_path_factory) -> DemoRun:
+    """`luskit demo` at full demo size in a fresh copy of the working tree (once per test session).
+
+    Treat it as read-only: tests that write (decisions, stage reruns) work on `copy_project(...)` of it,
+    so test order never matters.
+    """
+    clone = tmp_path_factory.mktemp("demo") / "clone"
+    clone.mkdir()
+    copy_worktree(clone)
+    assert not (clone / "data").exists()
+    first = run_in([sys.executable, "-m", "luskit.cli", "demo"], clone)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    return DemoRun(clone, first.stdout, first.stderr)
+
+
+def copy_project(src: Path, dest: Path) -> Path:
+    """A writable copy of a built project without data/raw (the PHI inputs, which no later stage reads)."""
+    shutil.copytree(src, dest, symlinks=True, ignore=lambda folder, names: (
+        ["raw"] if Path(folder) == src / "data" else []))
+    return dest
