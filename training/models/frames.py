@@ -22,7 +22,8 @@ def check_inputs(x: torch.Tensor, mask: torch.Tensor, in_chans: int) -> None:
         raise ValueError(f"mask must be a bool tensor of shape (B, T) = {tuple(x.shape[:2])}; "
                          f"got {mask.dtype} {tuple(mask.shape)}")
     if x.shape[2] not in (1, in_chans):
-        raise ValueError(f"x has {x.shape[2]} channels; this model takes 1 (grayscale, expanded) or in_chans={in_chans}")
+        raise ValueError(f"x has {x.shape[2]} channels; this model takes 1 (grayscale, expanded) or "
+                         f"in_chans={in_chans}")
     # A clip without real frames has no defined softmax/mean/max; fail loudly rather than return NaN.
     if not bool(mask.any(dim=1).all()):
         raise ValueError("every clip needs at least one real frame (a mask row is all False)")
