@@ -107,6 +107,21 @@ def split(params: Path = PARAMS, quiet: bool = typer.Option(False, help="no prog
 
 
 @app.command()
+def train(
+    params: Path = PARAMS,
+    model: str = typer.Option(..., help="model to train: luvnet, luvnet_tfwo, usvn, c3d, r2plus1d, frame2d, cnn_lstm"),
+    fold: int = typer.Option(..., help="validation fold K: train on the other folds, validate on fold K"),
+    profile: str = typer.Option(None, help="entry of train.profiles to run (default: train.profile)"),
+    quiet: bool = typer.Option(None, "--quiet/--progress", help="progress bars off/on (default: train.quiet)"),
+) -> None:
+    """Clip cache + consensus + splits -> artifacts/models/<model>/fold<K>/ (checkpoint, log, metrics, predictions).
+    Rerun after an interruption to resume; start with torchrun for several GPUs or nodes."""
+    from training.train.stage import main
+
+    run_stage(main, params, model=model, fold=fold, profile=profile, quiet=quiet)
+
+
+@app.command()
 def demo(params: Path = PARAMS) -> None:
     """Generate the demo data if data/ is empty, run `dvc repro`, and say where the results are."""
     from luskit.demo import run_demo
@@ -117,6 +132,10 @@ def demo(params: Path = PARAMS) -> None:
 from labeling.ls.cli import label_app  # noqa: E402  (light: its commands import their own dependencies)
 
 app.add_typer(label_app, name="label", help="Label Studio workflow: serve, stop, status, init, push, pull.")
+
+from labeling.app.cli import review_app  # noqa: E402  (light: its commands import their own dependencies)
+
+app.add_typer(review_app, name="review", help="The review app: serve it (`luskit review`), add-user, remove-user, users.")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,71 @@
+"""Data: patients, videos, clips and prevalence per role; quarantined inputs (reasons, no paths); the
+de-identification report and its QC contact sheets."""
+
+import streamlit as st
+
+from labeling.app import charts, data_tables, loaders, ui
+
+project = ui.project()
+ui.current_reviewer()
+st.title("Data")
+
+st.subheader("Cohort per role")
+splits = loaders.table(project, loaders.SPLITS)
+consensus = loaders.table(project, loaders.CONSENSUS)
+if splits is None:
+    ui.missing("artifacts/splits/splits.parquet", "Run the split stage (`luskit split` or `dvc repro`).")
+else:
+    st.dataframe(data_tables.role_summary(splits, consensus), hide_index=True, key="roles")
+    if consensus is not None:
+        prevalence = data_tables.prevalence_long(splits, consensus)
+        st.vega_lite_chart(prevalence, charts.bars("role", "prevalence", "pattern", "role", "prevalence (consensus)"),
+                           width="stretch", key="prevalence_chart")
+    st.caption("Folds are grouped by patient: no patient appears in two roles.")
+
+st.subheader("Quarantined inputs")
+quarantine = loaders.table(project, loaders.QUARANTINE)
+if quarantine is None:
+    ui.missing("artifacts/index/quarantine.parquet", "Run ingest (`dvc repro ingest`).")
+elif quarantine.empty:
+    st.success("Nothing was quarantined.")
+else:
+    view = data_tables.quarantine_view(quarantine)
+    st.vega_lite_chart(view.groupby("reason").size().rename("files").reset_index(),
+                       charts.counts("reason", "files", "files"), width="stretch", key="quarantine_chart")
+    st.dataframe(view, hide_index=True, key="quarantine")
+    st.caption("Files are named by a hash of their content; `luskit ingest --show-paths` prints local paths in a "
+               "terminal, never here.")
+
+st.subheader("De-identification")
+report = loaders.json_file(project, loaders.DEID_REPORT)
+if report is None:
+    ui.missing("artifacts/deid/report.json", "Run the deidentify stage (`dvc repro deidentify`).")
+else:
+    head = data_tables.deid_headline(report)
+    keys = list(head)
+    for start in range(0, len(keys), 6):
+        cols = st.columns(6)
+        for col, key in zip(cols, keys[start:start + 6]):
+            value = head[key]
+            col.metric(key.replace("_", " "), f"{value:.2f}" if isinstance(value, float) else value)
+    if report.get("actions"):
+        st.write("Actions per video:", report["actions"])
+    per_video = data_tables.deid_per_video(report)
+    if "kept_fraction" in per_video:
+        st.vega_lite_chart(per_video, charts.histogram("kept_fraction", "fraction of the frame kept"),
+                           width="stretch", key="kept_hist")
+    sheets = [s for s in report.get("contact_sheets", []) if isinstance(s, str)]
+    safe = []
+    for name in sheets:
+        try:
+            path = project.artifact(loaders.DEID_REPORT.parent / name)
+        except ValueError:
+            continue  # a report naming a file outside artifacts/deid is ignored, never served
+        if path.suffix.lower() == ".png" and path.exists():
+            safe.append(path)
+    if safe:
+        pick = st.selectbox("QC contact sheet", safe, format_func=lambda p: p.name, key="sheet")
+        st.image(str(pick), caption="Every video's first frame after de-identification: check that no text "
+                                    "or identifier is left")
+    else:
+        st.caption("No QC contact sheet found in artifacts/deid/qc.")
