@@ -37,7 +37,7 @@ class USVN(nn.Module):
         check_inputs(x, mask, self.encoder.in_chans)
         pooled, attention = self.pool(self.encoder(x, mask), mask)  # (B, 1, F), (B, 1, H, T)
         curve = frame_importance(attention)  # (B, 1, T)
-        return {"logits": self.head(pooled[:, 0]), "attention": curve.expand(-1, N_PATTERNS, -1)}
+        return {"logits": self.head(pooled[:, 0]), "attention": curve.repeat(1, N_PATTERNS, 1)}
 
 
 class Frame2D(nn.Module):

@@ -39,8 +39,9 @@ class TemporalBranch(nn.Module):
         # Zero padding beyond the last real frame equals the conv's own zero padding of the unpadded clip.
         y = self.conv(h.transpose(1, 2)).transpose(1, 2)  # (B, T, F)
         # BatchNorm on the real positions only: padded positions must not shift the training statistics.
-        out = y.new_zeros(y.shape)
-        out[mask] = torch.relu(self.bn(y[mask]))
+        normed = torch.relu(self.bn(y[mask]))  # (N_real, F)
+        out = normed.new_zeros(y.shape)  # normed's dtype: BatchNorm may run in float32 under autocast
+        out[mask] = normed
         return masked_mean(out, mask)
 
 
