@@ -342,3 +342,22 @@ def test_params_and_dvc_stage_agree_with_the_code():
     assert dvc["cmd"] == "luskit split" and dvc["params"] == ["split"]
     assert {str(p) for p in (stage.CONSENSUS, stage.MANIFEST, paths.CLIPS / "cache")} <= set(dvc["deps"])
     assert not any(d.startswith(str(paths.SPLITS)) for d in dvc["deps"])  # no cycle through a previous split
+
+
+
+def test_one_class_roles_are_warned_not_failed():
+    # Few positive patients (real small datasets): a role may hold no positive (or no negative) clip of a pattern,
+    # which leaves AUROC and the validation threshold undefined there: a warning, never an error.
+    effusion = {"P0": [1, 1], "P1": [0, 0], "P2": [1, 0], "P3": [np.nan, np.nan], "P4": [0, 0]}
+    role = {"P0": "fold0", "P1": "fold1", "P2": "fold1", "P3": "internal_test", "P4": "fold2"}
+    rows = [(f"{p}_V0_c{c}", f"{p}_V0", p, "development", c % 2, (c + 1) % 2, 1 - c % 2, y)
+            for p, ys in effusion.items() for c, y in enumerate(ys)]
+    clips = pd.DataFrame(rows, columns=["clip_id", "video_id", "patient_id", "period", *PATTERNS])
+    splits = clips[["clip_id", "video_id", "patient_id", "period"]].assign(role=clips["patient_id"].map(role))
+    found = guards.one_class_roles(clips, splits, PATTERNS)
+    assert {(f.subject, f.detail.split(": ")[0]) for f in found} == {
+        ("fold0 Pleural effusion", "2 labelled clip(s), no negative"),
+        ("fold2 Pleural effusion", "2 labelled clip(s), no positive")}
+    assert all(f.severity == "warning" and f.kind == "one_class_role" for f in found)
+    assert not [f for f in guards.one_class_roles(clips.assign(**{"Pleural effusion": [1, 0] * 5}), splits, PATTERNS)
+                if f.subject.endswith("effusion")]

@@ -5,7 +5,9 @@ warning: frame-level splits make the task "trivial"). Checked:
 - a patient or a video in two roles, a clip listed twice or missing, a temporal clip outside the
   temporal set (errors);
 - near-duplicate videos in two roles: the same loop exported twice, or under two pseudonyms (a
-  patient registered twice), caught by a perceptual hash of the de-identified frames.
+  patient registered twice), caught by a perceptual hash of the de-identified frames;
+- a role whose labelled clips of a pattern are all one class (warning: AUROC and a validation
+  threshold are undefined there; happens with few positive patients, e.g. on POCUS subsets).
 
 The hash: frames are area-resized to a (4h, 4h) grid, the mean frame of all hashed videos is
 subtracted (every lung-ultrasound video shares the bright fan and black surround, which otherwise
@@ -74,6 +76,25 @@ def coverage(splits: pd.DataFrame, clip_ids: pd.Series) -> list[Finding]:
     have, want = set(splits["clip_id"].astype(str)), set(clip_ids.astype(str))
     found = [Finding("clip_missing", c, "manifest clip without a role") for c in sorted(want - have)[:20]]
     found += [Finding("clip_unknown", c, "split clip not in the manifest") for c in sorted(have - want)[:20]]
+    return found
+
+
+def one_class_roles(clips: pd.DataFrame, splits: pd.DataFrame, patterns: tuple[str, ...]) -> list[Finding]:
+    """Warnings where a role's labelled clips of a pattern are all negative or all positive.
+
+    clips: grouped.clip_table (one float column per pattern, NaN = no label); splits: clip_id, role.
+    There AUROC is undefined and a validation-fold threshold (Youden) cannot be chosen: few positive
+    patients for that pattern (small or real-world data), not a leak.
+    """
+    table = clips[["clip_id", *patterns]].merge(splits[["clip_id", "role"]], on="clip_id")
+    found = []
+    for role, rows in table.groupby("role", sort=True):
+        for pattern in patterns:
+            labels = rows[pattern].dropna()
+            if len(labels) and labels.nunique() == 1:
+                lacking = "positive" if labels.iloc[0] == 0 else "negative"
+                found.append(Finding("one_class_role", f"{role} {pattern}", f"{len(labels)} labelled clip(s), no "
+                                     f"{lacking}: AUROC and a validation threshold are undefined there", "warning"))
     return found
 
 

@@ -156,7 +156,8 @@ def run(inputs: Inputs, params: SplitParams, frames: dict[str, np.ndarray]) -> R
     severity = "error" if params.near_duplicates == "fail" else "warning"
     findings = [*guards.role_conflicts(splits), *guards.period_conflicts(splits),
                 *guards.coverage(splits, inputs.manifest["clip_id"]),
-                *guards.near_duplicates(hashes, video_roles, params.phash_max_distance, severity)]
+                *guards.near_duplicates(hashes, video_roles, params.phash_max_distance, severity),
+                *guards.one_class_roles(clips, splits, PATTERNS)]
     body = report.build_report(clips, splits, baseline, PATTERNS, params.n_folds, params.seed, findings, notes)
     return Result(splits, body, findings)
 
