@@ -1,0 +1,212 @@
+"""The DVC metrics summary and artifacts/eval/comparison.md (laid out like the LUV-Net paper's Tables 1-2).
+
+Pure: results in, a dict / Markdown text out. `results` is {model: views.score_model(...)}, `comparisons`
+the concatenated compare.compare_view frames, `costs` {model: costs.measure_checkpoint(...) or {"error"}}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from luskit.schema import PATTERN_SLUGS, PATTERNS
+from training.evaluation.binary import THRESHOLD_METRICS
+from training.evaluation.views import headline
+
+NAME = dict(zip(PATTERN_SLUGS, PATTERNS))
+
+
+def _metric_block(score: dict) -> dict:
+    out = {"n": score["n"], "n_patients": score["n_patients"], "macro_auroc": score["macro"]["auroc"],
+           "micro_auroc": score["micro"]["auroc"], "macro_auprc": score["macro"]["auprc"],
+           "macro_f1": score["macro"]["f1"],
+           "auroc": {s: p["auroc"] for s, p in score["patterns"].items()}}
+    if "auroc_ci" in score["macro"]:
+        out["macro_auroc_ci"] = score["macro"]["auroc_ci"]
+    return out
+
+
+def summary_metrics(results: Mapping[str, dict], video_level: str) -> dict:
+    """Compact DVC metrics: per model and set, clip-level headline AUROCs (+ fold mean/SD) and video macro AUROC."""
+    out: dict = {}
+    for model, result in results.items():
+        per_set = {}
+        for set_name, levels in result.items():
+            head = headline(result, set_name)
+            if head is None:
+                per_set[set_name] = {"n": 0}
+                continue
+            block = _metric_block(head)
+            folds = levels["clip"]["fold_summary"].get("macro", {}).get("auroc", {})
+            block["folds_macro_auroc_mean"], block["folds_macro_auroc_sd"] = folds.get("mean"), folds.get("sd")
+            video = headline(result, set_name, video_level)
+            block[f"{video_level}_macro_auroc"] = video["macro"]["auroc"] if video else None
+            per_set[set_name] = block
+        out[model] = per_set
+    return out
+
+
+# --- Markdown ---------------------------------------------------------------------------------------
+
+def fmt(value, digits: int = 3) -> str:
+    return "—" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
+
+
+def fmt_p(p) -> str:
+    if p is None or not np.isfinite(p):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _ci(block: dict, name: str) -> str:
+    ci = block.get(f"{name}_ci")
+    return f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else ""
+
+
+def _p_cell(comparisons: pd.DataFrame, view: str, model: str, slug: str) -> str:
+    if comparisons.empty:
+        return ""
+    row = comparisons[(comparisons["view"] == view) & (comparisons["model"] == model) & (comparisons["pattern"] == slug)]
+    if row.empty:
+        return ""
+    r = row.iloc[0]
+    boot = f" (boot {fmt_p(r['boot_p_holm'])})" if np.isfinite(r["boot_p_holm"]) else ""
+    return f"<br>p={fmt_p(r['delong_p_holm'])}{boot}"
+
+
+def auroc_table(results: Mapping[str, dict], comparisons: pd.DataFrame, set_name: str, level: str = "clip") -> str:
+    """Rows = models, columns = patterns + micro + macro; cells AUROC [CI] and, for baselines on the
+    clip level, Holm-adjusted DeLong p (and the patient-bootstrap p) against the reference."""
+    header = "| Model | " + " | ".join(PATTERNS) + " | Micro | Macro |\n|---|" + "---|" * (len(PATTERNS) + 2) + "\n"
+    lines = []
+    for model, result in results.items():
+        head = headline(result, set_name, level)
+        if head is None:
+            continue
+        cells = [fmt(p["auroc"]) + _ci(p, "auroc") + (_p_cell(comparisons, set_name, model, s) if level == "clip" else "")
+                 for s, p in head["patterns"].items()]
+        cells += [fmt(head["micro"]["auroc"]) + _ci(head["micro"], "auroc"),
+                  fmt(head["macro"]["auroc"]) + _ci(head["macro"], "auroc")]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return header + "\n".join(lines) + "\n" if lines else ""
+
+
+def folds_table(results: Mapping[str, dict], set_name: str) -> str:
+    """Per model, the mean +- SD over fold models of each pattern's AUROC and the macro AUROC (clip level)."""
+    header = "| Model | " + " | ".join(PATTERNS) + " | Macro |\n|---|" + "---|" * (len(PATTERNS) + 1) + "\n"
+    lines = []
+    for model, result in results.items():
+        summary = result[set_name]["clip"].get("fold_summary") or {}
+        if not summary:
+            continue
+        cells = [_mean_sd(summary["patterns"][s]["auroc"]) for s in PATTERN_SLUGS] + [_mean_sd(summary["macro"]["auroc"])]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return header + "\n".join(lines) + "\n" if lines else ""
+
+
+def _mean_sd(block: dict) -> str:
+    if block["mean"] is None:
+        return "—"
+    return f"{fmt(block['mean'])} ± {fmt(block['sd'])} (n={block['n_folds']})"
+
+
+def operating_table(results: Mapping[str, dict], set_name: str) -> str:
+    """Rows = (model, pattern): threshold, sensitivity, specificity, PPV, NPV, F1 [CI], AUPRC, ECE."""
+    cols = ["Threshold", *[m.upper() if m in ("ppv", "npv") else m.capitalize() for m in THRESHOLD_METRICS],
+            "AUPRC", "ECE", "n (pos)"]
+    header = "| Model | Pattern | " + " | ".join(cols) + " |\n|---|---|" + "---|" * len(cols) + "\n"
+    lines = []
+    for model, result in results.items():
+        head = headline(result, set_name)
+        if head is None:
+            continue
+        for slug, p in head["patterns"].items():
+            cells = [fmt(p["threshold"]), *[fmt(p[m]) + _ci(p, m) for m in THRESHOLD_METRICS],
+                     fmt(p["auprc"]) + _ci(p, "auprc"), fmt(p["ece"]), f"{p['n']} ({p['n_pos']})"]
+            lines.append(f"| {model} | {NAME[slug]} | " + " | ".join(cells) + " |")
+    return header + "\n".join(lines) + "\n" if lines else ""
+
+
+def cost_table(costs: Mapping[str, dict]) -> str:
+    header = "| Model | Parameters (M) | GMACs per clip | CPU seconds per clip | Input (B, T, C, H, W) |\n|---|---|---|---|---|\n"
+    lines = []
+    for model, c in costs.items():
+        if "error" in c:
+            lines.append(f"| {model} | — | — | — | not measured: {c['error']} |")
+        else:
+            lines.append(f"| {model} | {c['params_m']:.2f} | {c['gmacs_per_clip']:.2f} | {c['cpu_seconds_per_clip']:.3f} "
+                         f"| {tuple(c['input_shape'])} |")
+    return header + "\n".join(lines) + "\n" if lines else ""
+
+
+def notes(results: Mapping[str, dict]) -> list[str]:
+    """Empty sets, missing CIs and undefined metrics of the headline views, one line each (deduplicated)."""
+    out: list[str] = []
+    for model, result in results.items():
+        for set_name, levels in result.items():
+            if levels["clip"].get("n") == 0:
+                out.append(f"{set_name}: {levels['clip']['note']}")
+                continue
+            head = headline(result, set_name)
+            if head["ci_note"]:
+                out.append(f"{set_name}: {head['ci_note']}")
+            for slug, p in head["patterns"].items():
+                for metric, why in p["undefined"].items():
+                    who = f"{model}, " if metric in ("ppv", "npv", "f1") else ""  # depend on the model's calls
+                    out.append(f"{set_name}, {who}{NAME[slug]}: {metric} undefined ({why})")
+    return list(dict.fromkeys(out))
+
+
+SET_HEADINGS = {
+    "internal_test": "Table 1. Development: internal test group (probability-averaged fold ensemble), clip level",
+    "validation": "Table 1b. Development: out-of-fold validation (all folds pooled), clip level",
+    "temporal": "Table 2. Temporally separated set (probability-averaged fold ensemble), clip level",
+}
+
+
+def comparison_markdown(results: Mapping[str, dict], comparisons: pd.DataFrame, costs: Mapping[str, dict],
+                        meta: dict) -> str:
+    """The whole comparison.md. meta: reference, n_boot, ci, seed, video_pooling, ensemble_threshold,
+    min_patients_ci, machine (cost timings), label_error_method."""
+    ci_pct = int(round(meta["ci"] * 100))
+    parts = [
+        "# Model comparison\n",
+        f"Written by `luskit evaluate`. AUROC with {ci_pct}% CIs from a patient-level bootstrap "
+        f"({meta['n_boot']} replicates, seed {meta['seed']}; clips of one patient are resampled together). "
+        f"p: paired DeLong test against **{meta['reference']}** per pattern, Holm-adjusted over all "
+        "(model, pattern) comparisons of the table; in brackets the Holm-adjusted patient-level paired "
+        "bootstrap p of the AUROC difference (DeLong treats clips as independent; the bootstrap does not). "
+        f"Thresholds were chosen on each fold's validation set; the ensemble uses the {meta['ensemble_threshold']} "
+        "of the fold thresholds. Nothing here is tuned on a test set.\n",
+    ]
+    for set_name in ("internal_test", "validation", "temporal"):
+        table = auroc_table(results, comparisons, set_name)
+        parts.append(f"## {SET_HEADINGS[set_name]}\n")
+        parts.append(table or "No predictions in this set.\n")
+        folds = folds_table(results, set_name)
+        if folds:
+            parts.append(f"Fold models one by one (mean ± SD over folds) on {set_name}:\n\n{folds}")
+    level = f"video_{meta['video_pooling']}"
+    parts.append(f"## Video level (clip probabilities pooled by {meta['video_pooling']}; a video is positive "
+                 "when any of its clips is)\n")
+    for set_name in ("internal_test", "validation", "temporal"):
+        table = auroc_table(results, comparisons, set_name, level)
+        if table:
+            parts.append(f"{SET_HEADINGS[set_name].split(', clip level')[0]}:\n\n{table}")
+    parts.append("## Operating points at the validation thresholds (headline views, clip level)\n")
+    for set_name in ("internal_test", "validation", "temporal"):
+        table = operating_table(results, set_name)
+        if table:
+            parts.append(f"{SET_HEADINGS[set_name].split(', clip level')[0]}:\n\n{table}")
+    parts.append("## Model cost\n")
+    m = meta.get("machine", {})
+    parts.append(f"Parameters and GMACs per clip (batch 1) from each model's fold-0 checkpoint; CPU seconds per clip "
+                 f"are the median of {meta.get('cost_repeats', '?')} timed passes on this machine "
+                 f"({m.get('processor', '?')}, {m.get('torch_threads', '?')} torch threads). GPU timings: "
+                 "BENCHMARKS.md.\n\n" + (cost_table(costs) or "Not measured (evaluate.measure_costs: false).\n"))
+    found = notes(results)
+    if found:
+        parts.append("## Notes\n\n" + "\n".join(f"- {n}" for n in found) + "\n")
+    return "\n".join(parts)
