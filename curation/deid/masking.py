@@ -87,6 +87,20 @@ def sample_indices(n_frames: int, max_samples: int) -> np.ndarray:
     return np.unique(np.linspace(0, max(n_frames - 1, 0), min(max_samples, max(n_frames, 1))).round().astype(int))
 
 
+def gray_mean(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W) float32 mean of the three channels, bit-identical to
+    `frame.mean(axis=2, dtype=np.float32)` (the sum is an exact integer, then one correctly rounded
+    division by 3) but 9x faster: numpy reduces a length-3 last axis with a slow generic loop."""
+    total = np.add(frame[..., 0], frame[..., 1], dtype=np.uint16)
+    total += frame[..., 2]
+    return total.astype(np.float32) / np.float32(3)
+
+
+def channel_max(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W) uint8 brightest channel (= frame.max(axis=2), 16x faster)."""
+    return np.maximum(np.maximum(frame[..., 0], frame[..., 1]), frame[..., 2])
+
+
 class FrameStats:
     """Streaming per-pixel gray statistics: mean, std and max over the frames added (memory O(H*W))."""
 
@@ -96,7 +110,7 @@ class FrameStats:
 
     def add(self, frame: np.ndarray) -> None:
         """Accumulate one (H, W, 3) uint8 RGB frame."""
-        gray = frame.mean(axis=2, dtype=np.float32)
+        gray = gray_mean(frame)
         if self._sum is None:
             self._sum = np.zeros(gray.shape, np.float64)
             self._sq = np.zeros(gray.shape, np.float64)
@@ -187,15 +201,32 @@ def auto_fan_mask(frames: Iterable[np.ndarray], cfg: AutoMaskConfig = AutoMaskCo
     return fan_mask_from_stats(peak, std, cfg)
 
 
+class Masker:
+    """Black out everything outside `mask`, then crop to the inclusive `box`: one video's frames.
+
+    mask: (H, W) bool; box: its bounding box. Calling it on an (H, W, 3) uint8 frame returns a new
+    C-contiguous (y1-y0+1, x1-x0+1, 3) uint8 array (the encoder pads to even). The mask is prepared
+    once: a rectangular mask (a DICOM region box) is a plain crop, and a fan multiplies by a 0/1
+    (h, w, 3) array (broadcasting an (h, w, 1) mask per frame made numpy 20x slower).
+    """
+
+    def __init__(self, mask: np.ndarray, box: Box) -> None:
+        x0, y0, x1, y1 = box
+        self._rows, self._cols = slice(y0, y1 + 1), slice(x0, x1 + 1)
+        inside = mask[self._rows, self._cols]
+        self._keep = None if inside.all() else np.repeat(inside[..., None], 3, axis=2).astype(np.uint8)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        crop = frame[self._rows, self._cols]
+        return np.ascontiguousarray(crop) if self._keep is None else np.multiply(crop, self._keep)
+
+
 def mask_and_crop(frame: np.ndarray, mask: np.ndarray, box: Box) -> np.ndarray:
-    """Black out everything outside `mask`, then crop to the inclusive `box`.
+    """Black out everything outside `mask`, then crop to the inclusive `box` (one frame; see Masker).
 
     frame: (H, W, 3) uint8; mask: (H, W) bool; returns (y1-y0+1, x1-x0+1, 3) uint8 (the encoder pads to even).
     """
-    x0, y0, x1, y1 = box
-    crop = frame[y0:y1 + 1, x0:x1 + 1]
-    # Multiplying by a 0/1 uint8 mask is several times faster than np.where on (h, w, 3) frames.
-    return crop * mask[y0:y1 + 1, x0:x1 + 1, None].astype(np.uint8)
+    return Masker(mask, box)(frame)
 
 
 def nonblack_counts(frame: np.ndarray, mask: np.ndarray) -> tuple[int, int]:
@@ -203,5 +234,5 @@ def nonblack_counts(frame: np.ndarray, mask: np.ndarray) -> tuple[int, int]:
 
     Content = brighter than NONBLACK in any channel. Their ratio over a video is its kept fraction.
     """
-    content = frame.max(axis=2) > NONBLACK
+    content = channel_max(frame) > NONBLACK
     return int(np.count_nonzero(content & mask)), int(np.count_nonzero(content))

@@ -180,9 +180,10 @@ def _write(job: Job, info, mask: np.ndarray, box: masking.Box, tmp: Path) -> dic
     wanted = set(masking.sample_indices(n, masking.AutoMaskConfig().max_samples).tolist())
     out_stats = masking.FrameStats()
     h, w = box[3] - box[1] + 1, box[2] - box[0] + 1
+    mask_and_crop = masking.Masker(mask, box)
     with encode.Mp4Writer(tmp, h, w, job.fps, job.crf, job.gop) as writer:
         for i, frame in enumerate(_frames(job, info)):
-            out = masking.mask_and_crop(frame, mask, box)
+            out = mask_and_crop(frame)
             writer.write(out)
             if i in wanted:  # the kept fraction is estimated on the sampled frames: counting every frame
                 k, t = masking.nonblack_counts(frame, mask)  # cost as much as encoding it

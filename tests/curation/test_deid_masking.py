@@ -89,6 +89,27 @@ def test_mask_and_crop_blacks_out_and_crops():
     assert (kept, total) == (8, 48)
 
 
+def test_fast_pixel_helpers_equal_the_numpy_reductions():
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 256, (23, 31, 3), dtype=np.uint8)
+    frame[0, :3] = [[255, 255, 255], [255, 255, 254], [0, 0, 1]]  # the extremes of the exact integer sum
+    for f in (frame, frame[:, ::2]):  # contiguous and strided (a crop view)
+        assert np.array_equal(masking.gray_mean(f), f.mean(axis=2, dtype=np.float32))
+        assert masking.gray_mean(f).dtype == np.float32
+        assert np.array_equal(masking.channel_max(f), f.max(axis=2))
+    fan = np.zeros((23, 31), bool)
+    fan[3:20, 5:29] = True
+    fan[3:8, 5:9] = False  # not a rectangle: the multiply path
+    rect = masking.region_mask((23, 31), [(4, 2, 25, 19)])  # a region box: the plain-crop path
+    for mask in (fan, rect):
+        box = masking.mask_bbox(mask)
+        x0, y0, x1, y1 = box
+        expected = frame[y0:y1 + 1, x0:x1 + 1] * mask[y0:y1 + 1, x0:x1 + 1, None].astype(np.uint8)
+        out = masking.Masker(mask, box)(frame)
+        assert np.array_equal(out, expected) and out.flags["C_CONTIGUOUS"] and out.dtype == np.uint8
+        assert not np.shares_memory(out, frame)
+
+
 def test_manual_region_matches_model_then_size():
     regions = {"Acme X1": (1, 2, 30, 40), "480x368": (10, 20, 300, 340)}
     assert masking.manual_region(regions, "Acme X1", 480, 368) == ("Acme X1", (1, 2, 30, 40))
