@@ -120,11 +120,16 @@ class Token:
 def ocr_tokens(frame: np.ndarray) -> list[Token]:
     """Tesseract words of an (H, W, 3) uint8 RGB frame (sparse-text mode: UI text is scattered)."""
     import pytesseract
+    from PIL import Image
 
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core per call: the stage runs OCR in a process pool
     h, w = frame.shape[:2]
     scale = 2 if min(h, w) < _OCR_SMALL else 1
     img = cv2.resize(frame, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC) if scale > 1 else frame
+    # pytesseract hands tesseract a temporary file in the image's `format`, PNG by default: zlib took
+    # longer than the OCR itself. PPM is uncompressed, lossless RGB: tesseract reads the same pixels.
+    img = Image.fromarray(np.ascontiguousarray(img), "RGB")
+    img.format = "PPM"
     d = pytesseract.image_to_data(img, config="--psm 11", output_type=pytesseract.Output.DICT)
     out = []
     for text, conf, x, y, bw, bh in zip(d["text"], d["conf"], d["left"], d["top"], d["width"], d["height"]):

@@ -40,6 +40,24 @@ def test_ocr_reads_planted_text_and_the_proof_flags_it(planted):
     assert found.tokens_outside >= 3 and found.tokens_inside == 0
 
 
+def test_ocr_through_ppm_reads_what_tesseract_reads_from_png():
+    """ocr_tokens hands tesseract an uncompressed PPM: the words, confidences and boxes must be exactly those
+    of pytesseract's default PNG hand-over (the report's token counts depend on them)."""
+    import cv2
+    import pytesseract
+
+    rng = np.random.default_rng(3)
+    frame = _text_frame(["DOE JANE  ID 31415926", "DOB 1950-01-02", "L 4.2 cm"], size=14, w=240)
+    frame[120:] = rng.integers(0, 120, frame[120:].shape, dtype=np.uint8)  # speckle: low-confidence misreads
+    ours = proof.ocr_tokens(frame)  # 240 px wide: read at 2x
+    scaled = cv2.resize(frame, (480, 400), interpolation=cv2.INTER_CUBIC)
+    d = pytesseract.image_to_data(scaled, config="--psm 11", output_type=pytesseract.Output.DICT)  # via PNG
+    png = [(t.strip(), float(c), (x // 2, y // 2, (x + w) // 2, (y + h) // 2))
+           for t, c, x, y, w, h in zip(d["text"], d["conf"], d["left"], d["top"], d["width"], d["height"])
+           if t.strip() and float(c) >= 0]
+    assert len(ours) >= 3 and [(t.text, t.conf, t.box) for t in ours] == png
+
+
 def test_stacked_frames_map_tokens_back_to_their_frame(planted):
     """One OCR call for several frames: text in the middle frame is found and placed by its own fan mask."""
     blank = np.zeros((200, 360, 3), np.uint8)
