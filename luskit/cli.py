@@ -129,6 +129,26 @@ def demo(params: Path = PARAMS) -> None:
     raise typer.Exit(run_demo(params))
 
 
+@app.command()
+def pocus(
+    source: Path = typer.Option(None, help="the POCUS dataset folder (default: ../shared/external/pocus)"),
+    workdir: Path = typer.Option(None, help="standalone project to build, outside the repository "
+                                 "(default: ../luskit-pocus)"),
+    repro: bool = typer.Option(True, "--repro/--no-repro", help="--no-repro: lay out data/ and the config only"),
+    until: str = typer.Option(None, help="stop after this stage (e.g. split); default: the whole pipeline"),
+) -> None:
+    """The pipeline on the public POCUS videos: link them as raw input (no copies), import the dataset's pattern
+    columns as one annotator's labels, every patient_group a patient, all development; then `dvc repro` there."""
+    from curation.external_pocus import PocusError
+    from luskit.pocus import run_pocus
+
+    try:
+        code = run_pocus(source, workdir, repro=repro, until=until)
+    except (PocusError, FileExistsError, FileNotFoundError, ValueError) as err:
+        fail(str(err))
+    raise typer.Exit(code)
+
+
 from labeling.ls.cli import label_app  # noqa: E402  (light: its commands import their own dependencies)
 
 app.add_typer(label_app, name="label", help="Label Studio workflow: serve, stop, status, init, push, pull.")
