@@ -17,16 +17,17 @@ from pathlib import Path
 @dataclass(frozen=True)
 class CostSettings:
     frames: int  # T of one clip (clips.length)
-    size: int  # H = W (clips.size)
+    size: int  # H = W when the checkpoint does not say (clips.size; training resizes to train_params.frame_size)
     channels: int = 1  # grayscale clips; 3-channel encoders expand the channel themselves
     repeats: int = 3
     warmup: int = 1
 
 
-def _input_shape(config: dict, settings: CostSettings) -> tuple[int, int, int, int, int]:
-    """(1, T, C, H, W): models with a fixed input (C3D's fc6) take their own frames/size."""
+def input_shape(config: dict, train_params: dict, settings: CostSettings) -> tuple[int, int, int, int, int]:
+    """(1, T, C, H, W) of one clip as the model saw it in training: the frame size it was trained at
+    (train_params.frame_size), models with a fixed input (C3D's fc6) their own frames/size."""
+    size = int(config.get("size", train_params.get("frame_size", settings.size)))
     frames = int(config.get("frames", settings.frames))
-    size = int(config.get("size", settings.size))
     return (1, frames, settings.channels, size, size)
 
 
@@ -42,15 +43,17 @@ def measure_checkpoint(checkpoint: Path, settings: CostSettings) -> dict:
 
     if not Path(checkpoint).exists():
         raise FileNotFoundError(f"{checkpoint} not found: rerun the train stage for this model")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    missing = [k for k in ("model_name", "model_config") if k not in state]
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)  # tensors and plain data only
+    missing = [k for k in ("model_name", "model_config", "state_dict") if k not in state]
     if missing:
         raise ValueError(f"{checkpoint}: key(s) {missing} missing (not a luskit checkpoint): retrain the model")
-    model = build_model(state["model_name"], state["model_config"])
-    if "state_dict" in state:
-        model.load_state_dict(state["state_dict"])
+    config = dict(state["model_config"])
+    if config.get("encoder_weights"):
+        config["encoder_weights"] = None  # the trained weights follow; the initialisation file need not exist here
+    model = build_model(state["model_name"], config)
+    model.load_state_dict(state["state_dict"])
     model.eval()
-    shape = _input_shape(dict(model.config), settings)
+    shape = input_shape(dict(model.config), dict(state.get("train_params") or {}), settings)
     x = torch.zeros(shape, dtype=torch.float32)
     mask = torch.ones(shape[:2], dtype=torch.bool)
     params = count_parameters(model)

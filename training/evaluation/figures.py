@@ -27,8 +27,11 @@ SET_TITLE = {"validation": "out-of-fold validation (pooled)", "internal_test": "
              "temporal": "temporally separated set (fold ensemble)"}
 
 
-def save_png(fig: Figure, path: Path, dpi: int = 100) -> Path:
-    return write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+def save_png(fig, path: Path, dpi: int = 100) -> Path:
+    """A matplotlib Figure or a PIL image -> PNG at `path`, atomically."""
+    if isinstance(fig, Figure):
+        return write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    return write_atomic(Path(path), lambda tmp: fig.save(tmp, format="PNG"))
 
 
 def _diagonal(ax, kind: str) -> None:

@@ -8,12 +8,13 @@ clips, the fold ensemble for test clips). Per pattern:
 - per-class thresholds t_c = mean probability of class c over the clips labelled c (the model's
   typical confidence for that class; makes the method robust to a model that is over- or
   under-confident for a rare pattern);
-- label quality = self-confidence, the probability the model gives the GIVEN label, computed on the
-  threshold-adjusted probabilities (Kuan & Mueller 2022, "Model-agnostic label quality scoring"):
-  q_c = p_c - t_c + max(t), renormalised. Without the adjustment, every positive of a rare pattern
-  looks suspicious because the model is rarely confident about rare classes. label_error_score =
-  1 - quality (higher = more likely wrong); method "self_confidence" skips the adjustment. For two
-  classes, the normalized margin (p_given - p_other) ranks exactly like self-confidence.
+- label quality = self-confidence, the probability the model gives the GIVEN label (p for a clip
+  labelled 1, 1 - p for one labelled 0); label_error_score = 1 - quality (higher = more likely wrong).
+  For two classes the normalized margin (p_given - p_other = 2 quality - 1) ranks identically.
+  Method "adjusted_self_confidence" first subtracts the class thresholds (Kuan & Mueller 2022,
+  "Model-agnostic label quality scoring": q_c = p_c - t_c + max(t), renormalised), for a model that
+  is systematically over- or under-confident about one class. On simulated data (tests) both rank at
+  least 94 % of randomly flipped labels in the top 10 %; self-confidence is the default, as in cleanlab;
 - likely_label_error = the clip falls off the diagonal of the confident joint: among the classes
   whose probability reaches its threshold (p_c >= t_c), the most probable is not the given label.
 
@@ -44,7 +45,7 @@ def class_thresholds(prob: np.ndarray, label: np.ndarray) -> np.ndarray:
     return np.array([t0, t1])
 
 
-def label_quality(prob: np.ndarray, label: np.ndarray, method: Method = "adjusted_self_confidence") -> np.ndarray:
+def label_quality(prob: np.ndarray, label: np.ndarray, method: Method = "self_confidence") -> np.ndarray:
     """(n,) in [0, 1]: how much the model believes the given label (module doc). prob, label (n,)."""
     p = np.asarray(prob, dtype=np.float64)
     y = np.asarray(label).astype(bool)
@@ -71,7 +72,7 @@ def off_diagonal(prob: np.ndarray, label: np.ndarray) -> np.ndarray:
     return has & (masked.argmax(axis=1) != y.astype(int))
 
 
-def rank_label_errors(prob: np.ndarray, label: np.ndarray, method: Method = "adjusted_self_confidence"
+def rank_label_errors(prob: np.ndarray, label: np.ndarray, method: Method = "self_confidence"
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pattern: (score (n,) float, likely (n,) bool, rank (n,) int, 1 = most likely wrong).
 

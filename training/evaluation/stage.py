@@ -8,29 +8,24 @@ each model in evaluate.models, the clip manifest and frame cache (attention fram
   (fold rows + ensemble rows with fold = -1 and n_models);
 - comparison.md (Tables 1-2 layout, DeLong/bootstrap p, operating points, cost), comparisons.csv (every
   paired comparison), costs.json;
-- plots/{roc,pr,calibration}/<set>/<model>/<slug>.csv (DVC plots), figures/*.png (ROC, PR, reliability
+- plots/{roc,pr,calibration}/<set>/<model>/<slug>.csv (DVC plots), figures/*.png (ROC and reliability
   per set), figures/attention/<clip_id>_{curves,frames}.png (primary model);
 - label_errors.parquet: the primary model's label-error ranking (feeds `luskit review-queue`).
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from luskit import paths
-from luskit.atomic import write_atomic, write_bytes_atomic, write_parquet_atomic
-from luskit.config import ConfigError, load_section, require
-from training.evaluation import compare, costs, curves, figures, tables, views
-from training.evaluation import outputs
+from luskit.config import ConfigError, load_section, read_params, require
+from training.evaluation import compare, costs, curves, outputs, tables, views
 from training.evaluation.scoring import Bootstrap
 
 PREDICTIONS = "predictions.parquet"
@@ -88,8 +83,6 @@ class ClipShape:
 
 
 def read_clip_shape(params_path: Path) -> ClipShape:
-    from luskit.config import read_params
-
     section = read_params(params_path).get("clips", {})
     return ClipShape(int(section.get("length", 30)), int(section.get("size", 128)))
 
