@@ -122,6 +122,23 @@ def train(
 
 
 @app.command()
+def evaluate(params: Path = PARAMS, quiet: bool = typer.Option(False, help="no progress bar")) -> None:
+    """Fold predictions of every model -> artifacts/eval/: metrics with patient-bootstrap CIs, DeLong vs the primary
+    model, comparison.md, curves and figures, model cost, the label-error ranking."""
+    from training.evaluation.stage import main
+
+    run_stage(main, params, progress=not quiet)
+
+
+@app.command("review-queue")
+def review_queue(params: Path = PARAMS) -> None:
+    """Annotator disagreements + model disagreements + likely label errors -> artifacts/review/queue.parquet, ranked."""
+    from labeling.queue import main
+
+    run_stage(main, params)
+
+
+@app.command()
 def demo(params: Path = PARAMS) -> None:
     """Generate the demo data if data/ is empty, run `dvc repro`, and say where the results are."""
     from luskit.demo import run_demo
