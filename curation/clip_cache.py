@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import av.video.reformatter
 import cv2
 import numpy as np
 
@@ -53,11 +54,16 @@ def iter_frames(video_path: Path, grayscale: bool) -> Iterator[np.ndarray]:
     luma (equal to channel 0 of an RGB decode, within 1 grey level) without the chroma upsampling.
     """
     fmt = "gray" if grayscale else "rgb24"
+    # One swscale context for the whole video: frame.to_ndarray(format=...) builds a new one per frame,
+    # which cost 1.5x the H.264 decode itself (same conversion, same bytes).
+    reformatter = av.video.reformatter.VideoReformatter()
     with av.open(str(video_path)) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame threads still deliver frames in presentation order
+        # One decoder thread: the stage already runs one process per core (workers), and frame threads on
+        # top only contend for the same cores (measured: 15% more CPU per frame, no faster on 2 cores).
+        stream.thread_count = 1
         for frame in container.decode(stream):
-            yield frame.to_ndarray(format=fmt)
+            yield reformatter.reformat(frame, format=fmt).to_ndarray()
 
 
 def cache_shape(n_frames: int, params: ClipParams) -> tuple[int, ...]:
