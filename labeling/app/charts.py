@@ -42,7 +42,8 @@ def interval(y: str, color: str, x_title: str, domain: tuple[float, float] | Non
     x = {"field": "value", "type": "quantitative", "title": x_title, "scale": scale}
     yenc = {"field": y, "type": "nominal", "title": None}
     offset = {"field": color, "type": "nominal"}
-    cenc = {"field": color, "type": "nominal", "title": color}
+    cenc = {"field": color, "type": "nominal", "title": None,
+            "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 400}}
     spec = {"layer": [
         {"mark": {"type": "rule", "strokeWidth": 2},
          "encoding": {"y": yenc, "yOffset": offset, "x": {"field": "ci_low", "type": "quantitative", "scale": scale,

@@ -45,26 +45,36 @@ def video(project: Project, clip: pd.Series) -> None:
 
 
 SEEK_JS = """<script>
-(function attach(tries) {
-  // The video may mount after this script runs (same update): look again for up to 10 s.
-  const all = document.querySelectorAll('video[data-testid="stVideo"], [data-testid="stVideo"] video');
-  const v = all[all.length - 1];
-  if (!v) { if (tries > 0) setTimeout(() => attach(tries - 1), 100); return; }
-  const start = START, end = END, loop = LOOP;
-  for (const [name, fn] of Object.entries(v._luskit || {})) v.removeEventListener(name, fn);
-  Object.assign(v.dataset, {clip: CLIP, clipStart: String(start), clipEnd: String(end)});
-  let played = false;
-  const keep = () => {
-    if (v.readyState < 1) return;
-    const early = v.currentTime < start - 0.02, late = loop && v.currentTime >= end - 0.001;
-    if ((!played && early) || (loop && (early || late))) v.currentTime = start;
+(() => {
+  // The clip to show; a watcher (installed once per browser tab) attaches it to whichever video element
+  // React has mounted, also when React replaces the element after this script ran.
+  window.__luskitClip = {clip: CLIP, start: START, end: END, loop: LOOP};
+  if (window.__luskitWatch) return;
+  const attach = (v, cfg) => {
+    for (const [name, fn] of Object.entries(v._luskit || {})) v.removeEventListener(name, fn);
+    Object.assign(v.dataset, {clip: cfg.clip, clipStart: String(cfg.start), clipEnd: String(cfg.end)});
+    // armed: the clip's first seek happened (again after a new source loads); played: play was pressed.
+    let armed = false, played = !v.paused;
+    const keep = () => {
+      if (v.readyState < 1) return;
+      if (!armed) { armed = true; if (Math.abs(v.currentTime - cfg.start) > 0.001) v.currentTime = cfg.start; return; }
+      const early = v.currentTime < cfg.start - 0.02, late = cfg.loop && v.currentTime >= cfg.end - 0.001;
+      if ((!played && early) || (cfg.loop && (early || late))) v.currentTime = cfg.start;
+    };
+    const handlers = {loadedmetadata: keep, timeupdate: keep, seeked: keep, play: () => { played = true; },
+                      loadstart: () => { armed = false; played = false; },
+                      ended: () => { if (cfg.loop) { v.currentTime = cfg.start; v.play(); } }};
+    for (const [name, fn] of Object.entries(handlers)) v.addEventListener(name, fn);
+    v._luskit = handlers;
+    v._luskitCfg = cfg;
+    keep();
   };
-  const handlers = {loadedmetadata: keep, timeupdate: keep, seeked: keep, play: () => { played = true; },
-                    ended: () => { if (loop) { v.currentTime = start; v.play(); } }};
-  for (const [name, fn] of Object.entries(handlers)) v.addEventListener(name, fn);
-  v._luskit = handlers;
-  keep();
-})(100);
+  window.__luskitWatch = setInterval(() => {
+    const all = document.querySelectorAll('video[data-testid="stVideo"], [data-testid="stVideo"] video');
+    const v = all[all.length - 1];
+    if (v && v._luskitCfg !== window.__luskitClip) attach(v, window.__luskitClip);
+  }, 100);
+})();
 </script>"""
 
 
@@ -109,6 +119,13 @@ def attention_panel(project: Project, clip: pd.Series, attention: pd.DataFrame, 
     st.vega_lite_chart(attention, charts.attention(absolute), width="stretch", key="attention_chart")
     st.caption(f"Large points: each pattern's top {top_k} frames; red line: the frame shown above.")
     top_strip(project, clip, attention)
+    figures = [project.artifact(loaders.EVAL / "figures" / "attention" / f"{clip['clip_id']}_{kind}.png")
+               for kind in ("curves", "frames")]
+    figures = [f for f in figures if f.exists()]
+    if figures:
+        with st.expander("The evaluation stage's attention figures of this clip"):
+            for figure in figures:
+                st.image(str(figure))
 
 
 def top_strip(project: Project, clip: pd.Series, attention: pd.DataFrame) -> None:

@@ -161,3 +161,27 @@ def model_summaries(project: Project, models: list[str]) -> tuple[pd.DataFrame, 
         if stamp is not None:
             files.append((model, str(path), stamp))
     return _summaries(tuple(files))
+
+
+# The evaluation stage's curve files: plots/<kind>/<set>/<model>/<pattern slug>.csv; calibration columns
+# renamed to model_metrics.calibration_bins' names so both sources draw alike.
+_PLOT_RENAME = {"confidence": "mean_prob", "observed": "frac_positive", "count": "n"}
+
+
+def stage_curves(project: Project, model: str, set_name: str, kind: str) -> pd.DataFrame | None:
+    """The curve points the evaluation stage wrote for one model, set and kind (all patterns), or None."""
+    from luskit.schema import PATTERN_SLUGS, PATTERNS
+
+    parts = []
+    for pattern, slug in zip(PATTERNS, PATTERN_SLUGS):
+        path = project.artifact(EVAL / "plots" / checked_id(kind) / checked_id(set_name) / checked_id(model)
+                                / f"{slug}.csv")
+        stamp = _stamp(path)
+        if stamp is not None:
+            parts.append(_csv(str(path), stamp).rename(columns=_PLOT_RENAME).assign(model=model, pattern=pattern))
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _csv(path: str, stamp: tuple[int, int]) -> pd.DataFrame:
+    return pd.read_csv(path)

@@ -7,21 +7,21 @@ import os
 import streamlit as st
 
 from labeling.app import auth
-from labeling.app.settings import ENV_PARAMS, ENV_PROJECT, Project, load_project
+from labeling.app.settings import ENV_AUTH_FILE, ENV_PARAMS, ENV_PROJECT, Project, load_project
 
 REVIEWER = "reviewer"  # session key: the identity decisions are recorded under
 MODE = "auth_mode"  # session key: how that identity was established ('login' or 'pick')
 
 
 @st.cache_resource(show_spinner=False)
-def _project(root: str | None, params: str | None) -> Project:
-    return load_project(root, params)
+def _project(root: str | None, params: str | None, auth_file: str | None) -> Project:
+    return load_project(root, params)  # auth_file: part of the key only (load_project reads the variable)
 
 
 def project() -> Project:
     """The project this server serves (settings.ENV_PROJECT / ENV_PARAMS, set by `luskit review`)."""
     try:
-        return _project(os.environ.get(ENV_PROJECT), os.environ.get(ENV_PARAMS))
+        return _project(os.environ.get(ENV_PROJECT), os.environ.get(ENV_PARAMS), os.environ.get(ENV_AUTH_FILE))
     except (FileNotFoundError, ValueError) as err:
         st.error(f"Cannot open the project: {err}")
         st.stop()

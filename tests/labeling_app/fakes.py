@@ -118,14 +118,34 @@ def _write_png(path: Path, seed: int) -> None:
     Image.fromarray(rng.integers(0, 255, (48, 64), dtype=np.uint8)).save(path)
 
 
+def _write_plots(plots: Path, model: str, slug: str, y: np.ndarray, p: np.ndarray, roc_curve, pr_curve) -> None:
+    """plots/<kind>/validation/<model>/<slug>.csv as the evaluation stage writes them (test sets left out:
+    the app recomputes those from the predictions)."""
+    fpr, tpr, thr = roc_curve(y, p)
+    precision, recall, pthr = pr_curve(y, p)
+    bins = np.clip((p * 10).astype(int), 0, 9)
+    count = np.bincount(bins, minlength=10)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf, obs = np.bincount(bins, p, 10) / count, np.bincount(bins, y, 10) / count
+    tables = {"roc": pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thr, 1.0)}),
+              "pr": pd.DataFrame({"recall": recall, "precision": precision,
+                                  "threshold": np.append(pthr, 1.0)}),
+              "calibration": pd.DataFrame({"bin": np.arange(10), "bin_low": np.arange(10) / 10,
+                                           "bin_high": np.arange(1, 11) / 10, "count": count, "confidence": conf,
+                                           "observed": obs})}
+    for kind, table in tables.items():
+        folder = plots / kind / "validation" / model
+        folder.mkdir(parents=True, exist_ok=True)
+        table.to_csv(folder / f"{slug}.csv", index=False)
+
+
 def write_fake_eval(root: Path, models=FAKE_MODELS) -> None:
-    """artifacts/eval/: <model>/predictions.parquet + metrics.json, metrics.json, comparison.md, plots/*.csv,
-    figures/*.png, costs.json (shapes per contracts.md)."""
-    from sklearn.metrics import roc_auc_score, roc_curve
+    """artifacts/eval/: <model>/predictions.parquet + metrics.json, metrics.json, comparison.md,
+    plots/<kind>/<set>/<model>/<slug>.csv, figures/*.png, costs.json (shapes per contracts.md and the stage)."""
+    from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
     ev = root / "artifacts" / "eval"
     summary, lines = {}, ["| model | " + " | ".join(PATTERNS) + " |", "|---" * (len(PATTERNS) + 1) + "|"]
-    plot_rows = []
     for i, model in enumerate(models):
         preds = fake_predictions(root, model, seed=i, skill=2.5 - 0.5 * i)
         (ev / model).mkdir(parents=True, exist_ok=True)
@@ -136,8 +156,7 @@ def write_fake_eval(root: Path, models=FAKE_MODELS) -> None:
             keep = oof[f"label_{slug}"].notna()
             y, p = oof.loc[keep, f"label_{slug}"].astype(int), oof.loc[keep, f"prob_{slug}"]
             aucs[pattern] = round(float(roc_auc_score(y, p)), 4)
-            fpr, tpr, _ = roc_curve(y, p)
-            plot_rows += [{"model": model, "pattern": pattern, "fpr": a, "tpr": b} for a, b in zip(fpr, tpr)]
+            _write_plots(ev / "plots", model, slug, y.to_numpy(), p.to_numpy(), roc_curve, precision_recall_curve)
         summary[model] = {"validation": {"auroc": aucs}}
         (ev / model / "metrics.json").write_text(json.dumps(summary[model], indent=1))
         lines.append(f"| {model} | " + " | ".join(f"{aucs[p]:.3f}" for p in PATTERNS) + " |")
@@ -145,8 +164,6 @@ def write_fake_eval(root: Path, models=FAKE_MODELS) -> None:
     (ev / "metrics.json").write_text(json.dumps(summary, indent=1))
     (ev / "comparison.md").write_text("# Model comparison (fake, for tests)\n\nOut-of-fold AUROC\n\n"
                                       + "\n".join(lines) + "\n")
-    (ev / "plots").mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(plot_rows).to_csv(ev / "plots" / "roc.csv", index=False)
     (ev / "costs.json").write_text(json.dumps({m: {"params": 1000 * (i + 1), "gmacs": 0.5 * (i + 1)}
                                                for i, m in enumerate(models)}, indent=1))
 
@@ -194,6 +211,8 @@ def write_fake_queue(root: Path, model: str = "luvnet") -> pd.DataFrame:
     q = q[cols].reset_index(drop=True)
     (art / "review").mkdir(parents=True, exist_ok=True)
     q.to_parquet(art / "review" / "queue.parquet", index=False)
+    for kind in ("curves", "frames"):  # the stage draws these for selected clips of the primary model
+        _write_png(art / "eval" / "figures" / "attention" / f"{q['clip_id'].iloc[0]}_{kind}.png", 7)
     return q
 
 

@@ -46,11 +46,23 @@ with tabs[0]:
         set_name = c1.selectbox("Set", SETS, format_func=SET_NAMES.get, key="curve_set")
         kind = c2.segmented_control("Curve", ["ROC", "PR", "Calibration"], default="ROC", key="curve_kind") or "ROC"
         chosen = c3.multiselect("Models", models, default=models, key="curve_models")
-        tables = [loaders.curves(project, m, set_name) for m in chosen]
         field = {"ROC": "roc", "PR": "pr", "Calibration": "calibration"}[kind]
-        frames = [t[field] for t in tables if t is not None and not t[field].empty]
+        frames, sources = [], set()
+        for m in chosen:  # the evaluation stage's own curve files first; recomputed where it wrote none
+            table = loaders.stage_curves(project, m, set_name, field)
+            if table is None:
+                recomputed = loaders.curves(project, m, set_name)
+                table = recomputed[field] if recomputed is not None else None
+                sources.add("recomputed from predictions.parquet")
+            else:
+                sources.add("artifacts/eval/plots")
+            if table is not None and not table.empty:
+                frames.append(table)
         data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["pattern"])
+        data = data.dropna(subset=[c for c in ("mean_prob", "frac_positive") if c in data])  # empty bins
         data["_order"] = range(len(data))
+        st.caption(f"Curves: {', '.join(sorted(sources))}. One row per clip: out-of-fold for the folds, the "
+                   "fold ensemble on the test sets.")
         x, y, xt, yt = {"roc": ("fpr", "tpr", "false positive rate", "sensitivity"),
                         "pr": ("recall", "precision", "recall (sensitivity)", "precision (PPV)"),
                         "calibration": ("mean_prob", "frac_positive", "mean predicted probability",
@@ -59,6 +71,7 @@ with tabs[0]:
         grid(parts, lambda p: charts.curve(x, y, "model", p, field != "pr", xt, yt), f"curve_{field}")
         if not auroc.empty:
             part = auroc[(auroc["set"] == set_name) & auroc["model"].isin(chosen)]
+            st.markdown("**AUROC** on this set")
             st.dataframe(part.pivot_table(index="model", columns="pattern", values="auroc").round(3),
                          key="auroc_pivot")
 
