@@ -224,7 +224,7 @@ def test_pocus_subset_runs_to_split_from_links_and_reruns_as_a_no_op(external_di
     assert (ranges["start"] == 1).all() and (ranges["end"] == ranges["video_id"].map(index["n_frames"])).all()
     unknown = summary["labels_import"]["left_out_unknown"]
     assert [r["file"] for r in unknown] == ["videos/convex/Reg_liftl_case3_clip2.mp4"]
-    catalogue = pd.read_csv(work / "data" / "pocus" / "catalogue.csv")
+    catalogue = pd.read_csv(work / "pocus-catalogue.csv")
     manifest = pd.read_csv(source / "manifest.csv", dtype=str)
     positives = catalogue.set_index("file").loc[manifest.loc[manifest["b_lines"] == "1", "file"], "video_id"]
     assert set(ranges.loc[ranges["pattern"] == "B-lines", "video_id"]) == set(positives)
