@@ -125,42 +125,52 @@ def _reasons(t: pd.DataFrame, model_call: pd.Series) -> pd.Series:
     return pd.Series(parts, index=t.index, dtype=object)
 
 
-def build_queue(errors: pd.DataFrame, consensus: pd.DataFrame, disagreements: pd.DataFrame,
-                clip_labels: pd.DataFrame, params: QueueParams) -> pd.DataFrame:
-    """The ranked queue (QUEUE_COLUMNS) from the four input tables (module doc). Pure."""
-    t = with_unscored(errors, disagreements).merge(consensus[[*KEY, "label", "provenance"]].rename(columns={"label": "consensus"}), on=KEY,
-                     how="left", validate="one_to_one")
+def flags(errors: pd.DataFrame, consensus: pd.DataFrame, disagreements: pd.DataFrame,
+          params: QueueParams) -> pd.DataFrame:
+    """Every scored or disputed (clip, pattern) with its reason flags (bool columns), before filtering."""
+    cons = consensus[[*KEY, "label", "provenance"]].rename(columns={"label": "consensus"})
     d = disagreements[[*KEY, "reason", "reviewed"]].rename(columns={"reason": "disagreement_reason"})
+    t = with_unscored(errors, disagreements).merge(cons, on=KEY, how="left", validate="one_to_one")
     t = t.merge(d, on=KEY, how="left", validate="one_to_one")
     t["consensus"] = t["consensus"].astype("Int8")
     reason = t["disagreement_reason"].fillna("").astype(str)
-    no_consensus = t["consensus"].isna()
-    annotators = reason.str.contains("annotators disagree", regex=False)
-    gold = reason.str.contains("differs from gold", regex=False)
-    model_call = t["prob"] >= t["threshold"]
-    scored = t["prob"].notna() & t["threshold"].notna()
-    t["model_disagreement"] = (scored & ~no_consensus & (model_call.astype(int) != t["consensus"].fillna(-1))).astype(bool)
-    t["confident_joint"] = t["likely_label_error"].astype(bool) & ~no_consensus
+    t["no_consensus"] = t["consensus"].isna().to_numpy()
+    t["annotators"] = reason.str.contains("annotators disagree", regex=False)
+    t["gold"] = reason.str.contains("differs from gold", regex=False)
+    t["model_call"] = (t["prob"] >= t["threshold"]).to_numpy()
+    scored = (t["prob"].notna() & t["threshold"].notna()).to_numpy()
+    called = t["model_call"].astype(int).to_numpy()
+    t["model_disagreement"] = scored & ~t["no_consensus"] & (called != t["consensus"].fillna(-1).to_numpy())
+    t["confident_joint"] = t["likely_label_error"].astype(bool) & ~t["no_consensus"]
     t["error_rank"] = t["rank"]
     t["top_error"] = (t["rank_fraction"].astype("Float64") <= params.label_error_top).fillna(False).astype(bool)
-    t["label_changed"] = (~no_consensus & t["label"].notna() & (t["label"] != t["consensus"])).fillna(False).astype(bool)
-    t["annotator_disagreement"] = (annotators | no_consensus).astype(bool)
-    t["likely_label_error"] = (t["confident_joint"] | gold).astype(bool)
-    reviewed = t["reviewed"].fillna(False).astype(bool) | t["provenance"].fillna("").str.startswith("review (")
+    changed = t["label"].notna() & (t["label"] != t["consensus"])
+    t["label_changed"] = (~t["no_consensus"] & changed).fillna(False).astype(bool)
+    t["annotator_disagreement"] = t["annotators"] | t["no_consensus"]
+    t["likely_label_error"] = t["confident_joint"] | t["gold"]
+    t["reviewed"] = t["reviewed"].fillna(False).astype(bool) | t["provenance"].fillna("").str.startswith("review (")
+    return t
+
+
+def build_queue(errors: pd.DataFrame, consensus: pd.DataFrame, disagreements: pd.DataFrame,
+                clip_labels: pd.DataFrame, params: QueueParams) -> pd.DataFrame:
+    """The ranked queue (QUEUE_COLUMNS) from the four input tables (module doc). Pure."""
+    t = flags(errors, consensus, disagreements, params)
     keep = t["annotator_disagreement"] | t["model_disagreement"] | t["likely_label_error"] | t["top_error"]
     if not params.include_reviewed:
-        keep &= ~reviewed
+        keep &= ~t["reviewed"]
     t = t[keep.to_numpy()].copy()
     w = params.weights
-    score = t["label_error_score"].fillna(0.0).to_numpy(dtype=float)
-    t["priority"] = (w.annotators * annotators[t.index] + w.no_consensus * no_consensus[t.index] + w.gold * gold[t.index]
-                     + w.model * t["model_disagreement"] + w.likely_label_error * t["confident_joint"]
-                     + w.label_error * score).astype(float)
-    t["reasons"] = _reasons(t, model_call[t.index])
+    points = {"annotators": w.annotators, "no_consensus": w.no_consensus, "gold": w.gold,
+              "model_disagreement": w.model, "confident_joint": w.likely_label_error}
+    t["priority"] = sum(weight * t[column].astype(float) for column, weight in points.items())
+    t["priority"] += w.label_error * t["label_error_score"].fillna(0.0).astype(float)
+    t["reasons"] = _reasons(t, t["model_call"])
     t = t.merge(raters(clip_labels), on=KEY, how="left")
     t[["positive_by", "negative_by"]] = t[["positive_by", "negative_by"]].fillna("")
     t["_score"] = t["label_error_score"].fillna(-1.0)
-    t = t.sort_values(["priority", "_score", "clip_id", "pattern"], ascending=[False, False, True, True], kind="stable")
+    order = ["priority", "_score", "clip_id", "pattern"]  # ties: higher score, then ids (reproducible)
+    t = t.sort_values(order, ascending=[False, False, True, True], kind="stable")
     if params.max_rows:
         t = t.head(params.max_rows)
     t["rank"] = np.arange(1, len(t) + 1)

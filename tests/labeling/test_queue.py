@@ -52,7 +52,8 @@ def tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                    "annotators disagree"],
         "reviewed": [False, True, False, False, False]})
     clip_labels = pd.DataFrame({"clip_id": ["A", "A", "B"], "annotator": ["r2@x", "r1@x", "r1@x"],
-                                "A-lines": pd.array([0, 0, 0], dtype="Int8"), "B-lines": pd.array([1, 0, 1], dtype="Int8"),
+                                "A-lines": pd.array([0, 0, 0], dtype="Int8"),
+                                "B-lines": pd.array([1, 0, 1], dtype="Int8"),
                                 "Consolidation": pd.array([0, 0, None], dtype="Int8"),
                                 "Pleural effusion": pd.array([0, 0, 0], dtype="Int8")})
     return errors, consensus, disagreements, clip_labels
@@ -65,7 +66,8 @@ def test_reasons_flags_priorities_and_ranks():
     assert set(rows.index) == {"A", "B", "C", "F", "G", "H", "X"}  # D: no reason; E: already reviewed
     assert rows.loc["A", "annotator_disagreement"] and not rows.loc["A", "model_disagreement"]
     assert (rows.loc["A", "positive_by"], rows.loc["A", "negative_by"]) == ("r2@x", "r1@x")
-    assert rows.loc["B", "model_disagreement"] and "model says present (p=0.90, threshold 0.50)" in rows.loc["B", "reasons"]
+    assert rows.loc["B", "model_disagreement"]
+    assert "model says present (p=0.90, threshold 0.50)" in rows.loc["B", "reasons"]
     assert rows.loc["C", "likely_label_error"] and "likely label error (score 0.70, rank 2" in rows.loc["C", "reasons"]
     assert rows.loc["C", "model_disagreement"] is np.False_  # p .3 >= threshold .2: the model agrees
     assert rows.loc["F", "likely_label_error"] and rows.loc["F", "reasons"] == "consensus differs from gold"

@@ -127,6 +127,7 @@ def write_all(out_dir: Path, params, rows: Mapping[str, pd.DataFrame], results: 
         (out_dir / FIGURES / ATTENTION).mkdir(parents=True, exist_ok=True)
     meta = {"reference": params.primary_model, "n_boot": params.bootstrap, "ci": params.ci, "seed": params.seed,
             "video_pooling": params.video_pooling, "ensemble_threshold": params.ensemble_threshold,
-            "min_patients_ci": params.min_patients_ci, "machine": info, "cost_repeats": params.cost_repeats}
+            "min_patients_ci": params.min_patients_ci, "machine": info, "cost_repeats": params.cost_repeats,
+            "folds": {m: sorted(int(k) for k in set(t["fold"]) if k != tables.ENSEMBLE_FOLD) for m, t in rows.items()}}
     text = report.comparison_markdown(results, comparisons, costs, meta)
     write_bytes_atomic(out_dir / COMPARISON_MD, text.encode())

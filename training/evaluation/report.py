@@ -6,7 +6,7 @@ the concatenated compare.compare_view frames, `costs` {model: costs.measure_chec
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -68,7 +68,8 @@ def _ci(block: dict, name: str) -> str:
 def _p_cell(comparisons: pd.DataFrame, view: str, model: str, slug: str) -> str:
     if comparisons.empty:
         return ""
-    row = comparisons[(comparisons["view"] == view) & (comparisons["model"] == model) & (comparisons["pattern"] == slug)]
+    c = comparisons
+    row = c[(c["view"] == view) & (c["model"] == model) & (c["pattern"] == slug)]
     if row.empty:
         return ""
     r = row.iloc[0]
@@ -85,7 +86,8 @@ def auroc_table(results: Mapping[str, dict], comparisons: pd.DataFrame, set_name
         head = headline(result, set_name, level)
         if head is None:
             continue
-        cells = [fmt(p["auroc"]) + _ci(p, "auroc") + (_p_cell(comparisons, set_name, model, s) if level == "clip" else "")
+        cells = [fmt(p["auroc"]) + _ci(p, "auroc")
+                 + (_p_cell(comparisons, set_name, model, s) if level == "clip" else "")  # DeLong: clip level only
                  for s, p in head["patterns"].items()]
         cells += [fmt(head["micro"]["auroc"]) + _ci(head["micro"], "auroc"),
                   fmt(head["macro"]["auroc"]) + _ci(head["macro"], "auroc")]
@@ -101,7 +103,8 @@ def folds_table(results: Mapping[str, dict], set_name: str) -> str:
         summary = result[set_name]["clip"].get("fold_summary") or {}
         if not summary:
             continue
-        cells = [_mean_sd(summary["patterns"][s]["auroc"]) for s in PATTERN_SLUGS] + [_mean_sd(summary["macro"]["auroc"])]
+        cells = [_mean_sd(summary["patterns"][s]["auroc"]) for s in PATTERN_SLUGS]
+        cells.append(_mean_sd(summary["macro"]["auroc"]))
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return header + "\n".join(lines) + "\n" if lines else ""
 
@@ -130,14 +133,15 @@ def operating_table(results: Mapping[str, dict], set_name: str) -> str:
 
 
 def cost_table(costs: Mapping[str, dict]) -> str:
-    header = "| Model | Parameters (M) | GMACs per clip | CPU seconds per clip | Input (B, T, C, H, W) |\n|---|---|---|---|---|\n"
+    header = ("| Model | Parameters (M) | GMACs per clip | CPU seconds per clip | Input (B, T, C, H, W) |\n"
+              "|---|---|---|---|---|\n")
     lines = []
     for model, c in costs.items():
         if "error" in c:
             lines.append(f"| {model} | — | — | — | not measured: {c['error']} |")
         else:
-            lines.append(f"| {model} | {c['params_m']:.2f} | {c['gmacs_per_clip']:.2f} | {c['cpu_seconds_per_clip']:.3f} "
-                         f"| {tuple(c['input_shape'])} |")
+            lines.append(f"| {model} | {c['params_m']:.2f} | {c['gmacs_per_clip']:.2f} "
+                         f"| {c['cpu_seconds_per_clip']:.3f} | {tuple(c['input_shape'])} |")
     return header + "\n".join(lines) + "\n" if lines else ""
 
 
@@ -180,6 +184,8 @@ def comparison_markdown(results: Mapping[str, dict], comparisons: pd.DataFrame, 
         "bootstrap p of the AUROC difference (DeLong treats clips as independent; the bootstrap does not). "
         f"Thresholds were chosen on each fold's validation set; the ensemble uses the {meta['ensemble_threshold']} "
         "of the fold thresholds. Nothing here is tuned on a test set.\n",
+        "Fold models evaluated: " + "; ".join(f"{m} {', '.join(map(str, f))}" for m, f in meta.get("folds", {}).items())
+        + ".\n",
     ]
     for set_name in ("internal_test", "validation", "temporal"):
         table = auroc_table(results, comparisons, set_name)

@@ -37,7 +37,8 @@ MODEL_NAMES = ("luvnet", "luvnet_tfwo", "usvn", "c3d", "r2plus1d", "frame2d", "c
 class EvalParams:
     """The `evaluate:` section of params.yaml."""
 
-    models: tuple[str, ...] = MODEL_NAMES  # evaluated models (each needs artifacts/eval/<model> in dvc.yaml outs)
+    models: tuple[str, ...] = ("luvnet", "usvn", "c3d")  # evaluated (trained) models; each needs artifacts/eval/<model>
+    # among the evaluate stage's outs in dvc.yaml
     primary_model: str = "luvnet"  # reference of the paired tests; the review queue's and app's model
     video_pooling: Literal["max", "mean"] = "max"  # the video level the summary reports (both are computed)
     ensemble_threshold: Literal["mean", "median"] = "mean"  # of the fold models' validation thresholds
@@ -90,7 +91,8 @@ def read_clip_shape(params_path: Path) -> ClipShape:
 def fold_files(model: str, models_dir: Path = paths.MODELS) -> list[Path]:
     """artifacts/models/<model>/fold<k>/predictions.parquet for every fold folder, sorted by k."""
     folder = Path(models_dir) / model
-    found = sorted(folder.glob(f"fold*/{PREDICTIONS}"), key=lambda p: int(p.parent.name.removeprefix("fold") or -1))
+    found = sorted((p for p in folder.glob(f"fold*/{PREDICTIONS}") if p.parent.name[4:].isdigit()),
+                   key=lambda p: int(p.parent.name[4:]))
     if not found:
         raise FileNotFoundError(f"{folder}/fold*/{PREDICTIONS} not found: train {model} (dvc repro / luskit train "
                                 f"--model {model} --fold K) or remove it from evaluate.models and the evaluate "
@@ -150,6 +152,10 @@ def main(params_path: Path = paths.PARAMS, progress: bool = True) -> int:
     except (ConfigError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    folds = {m: tuple(sorted(set(t.loc[t["fold"] != tables.ENSEMBLE_FOLD, "fold"]))) for m, t in rows.items()}
+    if len(set(folds.values())) > 1:  # comparisons stay paired on common clips, but say so
+        print(f"evaluate: warning: models have different fold models: {folds}; out-of-fold sets differ "
+              "(train the missing folds)", file=sys.stderr)
     results, comparisons, all_curves = evaluate_models(rows, params, progress)
     cost = measure_costs(params, shape, progress=progress)
     outputs.write_all(paths.EVAL, params, rows, results, comparisons, all_curves, cost, manifest, paths.CLIPS,

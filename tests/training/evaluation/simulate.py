@@ -27,7 +27,8 @@ def study(seed: int = 0, n_fold_patients: int = 10, n_test: int = 3, n_temporal:
           na_rate: float = 0.03) -> pd.DataFrame:
     """One row per clip: ids, role, window (start, end, n_real_frames), truth_<slug> (0/1), label_<slug> (Int8)."""
     rng = np.random.default_rng(seed)
-    roles = [f"fold{i % n_folds}" for i in range(n_fold_patients)] + ["internal_test"] * n_test + ["temporal"] * n_temporal
+    roles = [f"fold{i % n_folds}" for i in range(n_fold_patients)]
+    roles += ["internal_test"] * n_test + ["temporal"] * n_temporal
     rows = []
     for p, role in enumerate(roles):
         patient = f"P{p:03d}"

@@ -121,7 +121,8 @@ def test_costs_from_a_real_tiny_checkpoint(tmp_path):
     got = costs.measure_checkpoint(tmp_path / "checkpoint.pt", costs.CostSettings(frames=4, size=32, repeats=1))
     assert got["params"] == count_parameters(model) and got["input_shape"] == [1, 4, 1, 24, 24]
     assert got["gmacs_per_clip"] > 0 and got["cpu_seconds_per_clip"] > 0
-    assert costs.input_shape({"frames": 16, "size": 32}, {"frame_size": 24}, costs.CostSettings(4, 8)) == (1, 16, 1, 32, 32)
+    c3d_like = costs.input_shape({"frames": 16, "size": 32}, {"frame_size": 24}, costs.CostSettings(4, 8))
+    assert c3d_like == (1, 16, 1, 32, 32)
     torch.save({"state_dict": {}}, tmp_path / "bare.pt")
     with pytest.raises(ValueError, match="model_name"):
         costs.measure_checkpoint(tmp_path / "bare.pt", costs.CostSettings(4, 32))
@@ -158,9 +159,12 @@ def test_dvc_stage_matches_params_and_the_writers():
     outs = {name(o) for o in dvc["evaluate"]["outs"]}
     assert outs == {str(paths.EVAL / m) for m in params.models} | {str(paths.EVAL / o) for o in outputs.OUTPUTS}
     assert [name(m) for m in dvc["evaluate"]["metrics"]] == [str(paths.EVAL / outputs.SUMMARY)]
-    assert {name(p) for p in dvc["evaluate"]["plots"]} == (
-        {str(paths.EVAL / outputs.PLOTS / k) for k in ("roc", "pr", "calibration")} | {str(paths.EVAL / outputs.FIGURES)})
+    plots = {str(paths.EVAL / outputs.PLOTS / k) for k in ("roc", "pr", "calibration")}
+    assert {name(p) for p in dvc["evaluate"]["plots"]} == plots | {str(paths.EVAL / outputs.FIGURES)}
     assert "artifacts/models" in dvc["evaluate"]["deps"]
     assert [name(o) for o in dvc["review-queue"]["outs"]] == [str(queue.QUEUE)]
     assert str(queue.LABEL_ERRORS) in dvc["review-queue"]["deps"]
     assert stage.MODEL_NAMES == MODEL_NAMES
+    train = yaml.safe_load((REPO / "params.yaml").read_text()).get("train")
+    if train and "models" in train:  # only trained models can be evaluated
+        assert set(params.models) <= set(train["models"]), "evaluate.models must be a subset of train.models"
