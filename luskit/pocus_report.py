@@ -109,3 +109,6 @@ def print_report(summary: dict) -> None:
             print(f"  warning: {line}")
     if "exit_code" in summary:
         print(f"luskit pocus: summary in {Path(summary['workdir']) / 'pocus-summary.json'}")
+    else:
+        print("luskit pocus: prepared only (--no-repro); the labels are imported after ingest: run `luskit pocus` "
+              "without --no-repro to import them and run the pipeline")
