@@ -119,22 +119,43 @@ class Token:
 
 def ocr_tokens(frame: np.ndarray) -> list[Token]:
     """Tesseract words of an (H, W, 3) uint8 RGB frame (sparse-text mode: UI text is scattered)."""
+    return ocr_tokens_many([frame])[0]
+
+
+def ocr_tokens_many(frames: list[np.ndarray]) -> list[list[Token]]:
+    """Tesseract words of each (H, W, 3) uint8 RGB image, read by ONE tesseract process.
+
+    Tesseract reads a list file of images as pages, each page on its own (the same words, confidences
+    and boxes as one call per image: tested), and loads its model once: that start-up cost as much as
+    reading a stack of 3 frames. Each image goes over as an uncompressed PPM (pytesseract's default PNG
+    spent longer in zlib than tesseract in reading), lossless, so tesseract sees the same pixels.
+    """
+    import tempfile
+
     import pytesseract
     from PIL import Image
 
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core per call: the stage runs OCR in a process pool
-    h, w = frame.shape[:2]
-    scale = 2 if min(h, w) < _OCR_SMALL else 1
-    img = cv2.resize(frame, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC) if scale > 1 else frame
-    # pytesseract hands tesseract a temporary file in the image's `format`, PNG by default: zlib took
-    # longer than the OCR itself. PPM is uncompressed, lossless RGB: tesseract reads the same pixels.
-    img = Image.fromarray(np.ascontiguousarray(img), "RGB")
-    img.format = "PPM"
-    d = pytesseract.image_to_data(img, config="--psm 11", output_type=pytesseract.Output.DICT)
-    out = []
-    for text, conf, x, y, bw, bh in zip(d["text"], d["conf"], d["left"], d["top"], d["width"], d["height"]):
+    if not frames:
+        return []
+    scales = [2 if min(f.shape[:2]) < _OCR_SMALL else 1 for f in frames]
+    with tempfile.TemporaryDirectory(prefix="luskit-ocr-") as tmp:
+        names = []
+        for k, (frame, scale) in enumerate(zip(frames, scales)):
+            h, w = frame.shape[:2]
+            img = cv2.resize(frame, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC) if scale > 1 else frame
+            names.append(os.path.join(tmp, f"page{k:04d}.ppm"))
+            Image.fromarray(np.ascontiguousarray(img), "RGB").save(names[-1], format="PPM")
+        listing = os.path.join(tmp, "pages.txt")
+        with open(listing, "w") as fh:
+            fh.write("\n".join(names) + "\n")
+        d = pytesseract.image_to_data(listing, config="--psm 11", output_type=pytesseract.Output.DICT)
+    out: list[list[Token]] = [[] for _ in frames]
+    for page, text, conf, x, y, bw, bh in zip(d["page_num"], d["text"], d["conf"], d["left"], d["top"],
+                                              d["width"], d["height"]):
         if text.strip() and float(conf) >= 0:
-            out.append(Token(text.strip(), float(conf), (x // scale, y // scale, (x + bw) // scale, (y + bh) // scale)))
+            s = scales[page - 1]  # page_num counts from 1, in list order
+            out[page - 1].append(Token(text.strip(), float(conf), (x // s, y // s, (x + bw) // s, (y + bh) // s)))
     return out
 
 
@@ -160,15 +181,29 @@ _GAP = 24  # black rows between stacked frames: no word spans two frames
 
 def scan_frames(frames: list[np.ndarray], fan: np.ndarray, planted: PlantedPhi | None,
                 min_conf: float) -> FrameFindings:
-    """OCR several (H, W, 3) uint8 frames of one video in ONE tesseract call, stacked with black gaps.
+    """OCR several (H, W, 3) uint8 frames of one video, stacked with black gaps (see scan_videos)."""
+    return scan_videos([(frames, fan, planted, min_conf)])[0]
 
-    Tesseract's start-up (loading its model) costs more than reading a small frame; one call per video
-    instead of per frame makes the OCR proof about 3x cheaper. Token boxes map back to (frame, row).
+
+def scan_videos(videos: list[tuple[list[np.ndarray], np.ndarray, PlantedPhi | None, float]]) -> list[FrameFindings]:
+    """OCR the sampled frames of several videos in ONE tesseract process; one FrameFindings per video.
+
+    videos: (frames, fan, planted, min_conf) per video: frames (H, W, 3) uint8 of one size, fan the (H, W)
+    bool mask. Each video's frames are stacked with black gaps into one page (tesseract's start-up costs
+    more than reading a small frame); token boxes map back to (frame, row) of that video.
     """
-    h = frames[0].shape[0]
-    gap = np.zeros((_GAP, *frames[0].shape[1:]), dtype=np.uint8)
-    stacked = np.concatenate([part for f in frames for part in (f, gap)][:-1])
-    tokens = ocr_tokens(stacked)
+    stacks = []
+    for frames, *_ in videos:
+        gap = np.zeros((_GAP, *frames[0].shape[1:]), dtype=np.uint8)
+        stacks.append(np.concatenate([part for f in frames for part in (f, gap)][:-1]))
+    pages = ocr_tokens_many(stacks)
+    return [_findings(tokens, frames[0].shape[0], fan, planted, min_conf)
+            for tokens, (frames, fan, planted, min_conf) in zip(pages, videos)]
+
+
+def _findings(tokens: list[Token], h: int, fan: np.ndarray, planted: PlantedPhi | None,
+              min_conf: float) -> FrameFindings:
+    """Count the confident tokens of a stack of frames of height h inside/outside the fan; planted PHI."""
     outside = inside = 0
     for t in tokens:
         if not is_text_token(t, min_conf):

@@ -41,6 +41,7 @@ from luskit.config import load_section, read_params, require
 REPORT = "report.json"
 TABLE = paths.DEID_VIDEOS_NAME
 QC = "qc"
+OCR_BATCH = 4  # videos whose OCR proof one tesseract process reads (see process_videos)
 PLANTED = paths.PLANTED_PHI.name  # demo only: the strings the synth planted, next to the raw files
 DEID_COLUMNS = {
     "video_id": "string", "patient_id": "string", "period": "string", "n_frames": "int64", "fps": "float64",
@@ -199,8 +200,9 @@ def _write(job: Job, info, mask: np.ndarray, box: masking.Box, tmp: Path) -> dic
     return {"kept": kept, "total": total, "before": before, "after": after, "out_stats": out_stats}
 
 
-def _verify(job: Job, tmp: Path, fan: np.ndarray) -> dict:
-    """Decode the written file: exact frame count, OCR of sampled frames, tag/byte scan."""
+def _verify(job: Job, tmp: Path) -> tuple[dict, list[np.ndarray]]:
+    """Decode the written file: exact frame count and tag/byte scan. Returns the checks and the sampled
+    (h', w', 3) uint8 frames for the OCR proof (read afterwards, several videos in one tesseract call)."""
     import av
 
     ocr_at = set(np.unique(np.linspace(0, job.n_frames - 1, job.ocr_frames).round().astype(int)).tolist())
@@ -210,17 +212,10 @@ def _verify(job: Job, tmp: Path, fan: np.ndarray) -> dict:
             count += 1
             if i in ocr_at:
                 sampled.append(frame.to_ndarray(format="rgb24"))
-    outside = inside = 0
-    kinds: set[str] = set()
-    if sampled:
-        found = proof.scan_frames(sampled, fan, job.planted, job.min_conf)
-        outside, inside, kinds = found.tokens_outside, found.tokens_inside, set(found.phi_kinds)
     if count != job.n_frames:
         raise DeidFailure("frame_count_mismatch", f"the written MP4 decodes to {count} frames, "
                           f"expected {job.n_frames}: report this encoder bug")
-    header = proof.scan_mp4(tmp, job.planted)
-    return {"ocr_frames": len(ocr_at), "ocr_tokens_outside_fan": outside, "ocr_tokens_inside_fan": inside,
-            "ocr_phi_kinds": sorted(kinds), "mp4": header}
+    return {"ocr_frames": len(ocr_at), "mp4": proof.scan_mp4(tmp, job.planted)}, sampled
 
 
 def _proof_fan(out_stats: masking.FrameStats, mask: np.ndarray, box: masking.Box) -> np.ndarray:
@@ -236,41 +231,91 @@ def _proof_fan(out_stats: masking.FrameStats, mask: np.ndarray, box: masking.Box
     return padded
 
 
-def process_video(job: Job) -> dict:
-    """De-identify one video; never raises. The result names the video by video_id only."""
+def _failed(job: Job, tmp: Path, err: Exception) -> dict:
+    """The result of a video that could not be de-identified (its temporary file removed)."""
+    tmp.unlink(missing_ok=True)
     base = {"video_id": job.video_id, "patient_id": job.patient_id, "period": job.period, "action": "failed",
             "failure": None, "kept_fraction": None}
-    tmp = Path(job.videos_dir) / f".{job.video_id}.mp4.tmp"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # library warnings can quote header values (PHI)
-            info = _probe(job)
-            action, mask = choose_mask(job, info)
-            box = masking.mask_bbox(mask)
-            done = _write(job, info, mask, box, tmp)
-            checks = _verify(job, tmp, _proof_fan(done["out_stats"], mask, box))
-        if checks["ocr_phi_kinds"] or checks["mp4"]["phi_kinds"]:
-            # Never publish a video in which planted PHI was read; the report still counts it.
-            tmp.unlink(missing_ok=True)
-            return {**base, **checks, "failure": {"reason": "planted_phi_in_output", "message":
-                    f"planted PHI read in the output ({action}): withheld. The image box covers burned-in text: "
-                    "check the index's tissue region or deidentify.manual_regions, then rerun"}}
-        tmp.replace(Path(job.videos_dir) / f"{job.video_id}.mp4")
-    except DeidFailure as err:
-        tmp.unlink(missing_ok=True)
+    if isinstance(err, DeidFailure):
         return {**base, "failure": {"reason": err.reason, "message": str(err)}}
-    except Exception as err:  # a library crash on one file must not stop the stage; its text may hold a path
+    if os.environ.get("LUSKIT_DEBUG"):
+        raise err
+    # A library crash on one file must not stop the stage; its text may hold a path, so only the type is named.
+    return {**base, "failure": {"reason": "unexpected_error", "message":
+            f"unexpected {type(err).__name__} while de-identifying: rerun with LUSKIT_DEBUG=1 and "
+            "deidentify.workers: 1 to see the traceback (it may show local paths: keep it local)"}}
+
+
+def _prepare(job: Job, tmp: Path) -> dict:
+    """Everything but the OCR proof: probe, mask, write `tmp`, verify it. Raises DeidFailure."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # library warnings can quote header values (PHI)
+        info = _probe(job)
+        action, mask = choose_mask(job, info)
+        box = masking.mask_bbox(mask)
+        done = _write(job, info, mask, box, tmp)
+        checks, sampled = _verify(job, tmp)
+        fan = _proof_fan(done["out_stats"], mask, box)
+    return {"action": action, "box": box, "done": done, "checks": checks, "ocr": (sampled, fan)}
+
+
+def _publish(job: Job, tmp: Path, ready: dict, found: proof.FrameFindings | None) -> dict:
+    """Add the OCR findings; publish the MP4, or withhold it when planted PHI was read in it."""
+    base = {"video_id": job.video_id, "patient_id": job.patient_id, "period": job.period, "action": "failed",
+            "failure": None, "kept_fraction": None}
+    action, box, done = ready["action"], ready["box"], ready["done"]
+    checks = {"ocr_frames": ready["checks"]["ocr_frames"],
+              "ocr_tokens_outside_fan": found.tokens_outside if found else 0,
+              "ocr_tokens_inside_fan": found.tokens_inside if found else 0,
+              "ocr_phi_kinds": sorted(found.phi_kinds) if found else [], "mp4": ready["checks"]["mp4"]}
+    if checks["ocr_phi_kinds"] or checks["mp4"]["phi_kinds"]:
+        # Never publish a video in which planted PHI was read; the report still counts it.
         tmp.unlink(missing_ok=True)
-        if os.environ.get("LUSKIT_DEBUG"):
-            raise
-        return {**base, "failure": {"reason": "unexpected_error", "message":
-                f"unexpected {type(err).__name__} while de-identifying: rerun with LUSKIT_DEBUG=1 and "
-                "deidentify.workers: 1 to see the traceback (it may show local paths: keep it local)"}}
+        return {**base, **checks, "failure": {"reason": "planted_phi_in_output", "message":
+                f"planted PHI read in the output ({action}): withheld. The image box covers burned-in text: "
+                "check the index's tissue region or deidentify.manual_regions, then rerun"}}
+    tmp.replace(Path(job.videos_dir) / f"{job.video_id}.mp4")
     h, w = encode.even_shape(box[3] - box[1] + 1, box[2] - box[0] + 1)
     return {**base, **checks, "action": action, "n_frames": job.n_frames, "fps": job.fps, "height": h, "width": w,
             "crop": box, "kept_fraction": done["kept"] / done["total"] if done["total"] else None,
             "before": done["before"], "after": done["after"]}
 
+
+def process_videos(jobs: list[Job]) -> list[dict]:
+    """De-identify a few videos (one worker task); never raises. Results in job order, by video_id only.
+
+    The OCR proof of all of them is read by one tesseract process (its start-up, loading the model, cost
+    as much as reading a video's frames); each video is published or withheld after its own findings.
+    """
+    tmps = [Path(job.videos_dir) / f".{job.video_id}.mp4.tmp" for job in jobs]
+    results: list[dict | None] = [None] * len(jobs)
+    ready: dict[int, dict] = {}
+    for k, (job, tmp) in enumerate(zip(jobs, tmps)):
+        try:
+            ready[k] = _prepare(job, tmp)
+        except Exception as err:
+            results[k] = _failed(job, tmp, err)
+    reading = [k for k in ready if ready[k]["ocr"][0]]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = proof.scan_videos([(*ready[k]["ocr"], jobs[k].planted, jobs[k].min_conf) for k in reading])
+    except Exception as err:  # OCR failed: none of these videos has its proof, none is published
+        for k in ready:
+            results[k] = _failed(jobs[k], tmps[k], err)
+        return results
+    findings = dict(zip(reading, found))
+    for k in ready:
+        try:
+            results[k] = _publish(jobs[k], tmps[k], ready[k], findings.get(k))
+        except Exception as err:
+            results[k] = _failed(jobs[k], tmps[k], err)
+    return results
+
+
+def process_video(job: Job) -> dict:
+    """De-identify one video; never raises. The result names the video by video_id only."""
+    return process_videos([job])[0]
 
 
 def _ingest_ignore(params_path: Path) -> tuple[str, ...]:
@@ -311,14 +356,28 @@ def make_jobs(index: pd.DataFrame, sources: dict[str, Path], cfg: DeidParams, vi
     return jobs
 
 
+def batches(jobs: list[Job], workers: int, most: int = OCR_BATCH) -> list[list[Job]]:
+    """Consecutive groups of jobs, one worker task each: up to `most` videos share a tesseract start-up,
+    but small enough that every worker gets about 4 tasks (a big last task would leave the others idle)."""
+    size = max(1, min(most, len(jobs) // (4 * max(workers, 1))))
+    return [jobs[i:i + size] for i in range(0, len(jobs), size)]
+
+
 def run_jobs(jobs: list[Job], workers: int) -> Iterator[dict]:
-    """process_video over all jobs (a process pool when workers > 1), yielded lazily in job order."""
-    bar = dict(total=len(jobs), desc="deidentify", unit="video", disable=None, file=sys.stderr)
-    if workers <= 1 or len(jobs) <= 1:
-        yield from (process_video(job) for job in tqdm(jobs, **bar))
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        yield from tqdm(pool.map(process_video, jobs), **bar)
+    """process_videos over batches of jobs (a process pool when workers > 1), yielded lazily in job order."""
+    bar = tqdm(total=len(jobs), desc="deidentify", unit="video", disable=None, file=sys.stderr)
+    groups = batches(jobs, workers)
+    with bar:
+        if workers <= 1 or len(groups) <= 1:
+            done = (process_videos(group) for group in groups)
+            for results in done:
+                bar.update(len(results))
+                yield from results
+            return
+        with ProcessPoolExecutor(workers) as pool:
+            for results in pool.map(process_videos, groups):
+                bar.update(len(results))
+                yield from results
 
 
 def deid_table(results: list[dict]) -> pd.DataFrame:

@@ -58,6 +58,16 @@ def test_ocr_through_ppm_reads_what_tesseract_reads_from_png():
     assert len(ours) >= 3 and [(t.text, t.conf, t.box) for t in ours] == png
 
 
+def test_one_tesseract_process_reads_each_image_as_alone():
+    small = _text_frame(["DOE JANE  ID 31415926"], size=14, h=120, w=240)  # read at 2x
+    large = _text_frame(["ST EXAMPLE HOSPITAL", "DOB 1950-01-02"], size=18, h=320, w=400)  # read at 1x
+    blank = np.zeros((100, 100, 3), np.uint8)
+    together = proof.ocr_tokens_many([small, blank, large, small])
+    alone = [proof.ocr_tokens(f) for f in (small, blank, large, small)]
+    assert together == alone and len(together[0]) >= 3 and together[1] == [] and len(together[2]) >= 3
+    assert proof.ocr_tokens_many([]) == []
+
+
 def test_stacked_frames_map_tokens_back_to_their_frame(planted):
     """One OCR call for several frames: text in the middle frame is found and placed by its own fan mask."""
     blank = np.zeros((200, 360, 3), np.uint8)

@@ -186,6 +186,44 @@ def test_missing_source_is_recorded_and_the_rest_continue(study, tmp_path):
     assert not stale.exists()  # outputs of videos no longer produced are removed
 
 
+def test_a_batch_proves_each_video_as_alone(study, tmp_path):
+    """process_videos (one tesseract process for a batch) gives every video the result it gets alone: a
+    failure in the middle of the batch stays with its video, outputs are byte-identical."""
+    import dataclasses
+
+    from curation.deid import proof
+
+    cfg = stage.DeidParams(ocr_frames_per_video=2)
+    planted = proof.PlantedPhi.from_mapping(PLANTED)
+    sources = ingest.locate_sources(study / "raw", ())
+    jobs = sorted(stage.make_jobs(stage.read_index(study / "index"), sources, cfg, tmp_path, planted),
+                  key=lambda j: j.video_id)
+    jobs.insert(1, dataclasses.replace(jobs[0], video_id="P0_Vmissing", source=None))
+    results = {}
+    for mode in ("batch", "alone"):
+        (tmp_path / mode).mkdir()
+        moved = [dataclasses.replace(j, videos_dir=str(tmp_path / mode)) for j in jobs]
+        results[mode] = stage.process_videos(moved) if mode == "batch" else [stage.process_video(j) for j in moved]
+    keys = ("video_id", "action", "failure", "ocr_frames", "ocr_tokens_outside_fan", "ocr_tokens_inside_fan",
+            "ocr_phi_kinds", "mp4", "kept_fraction", "crop")
+    assert [[r.get(k) for k in keys] for r in results["batch"]] == [[r.get(k) for k in keys] for r in results["alone"]]
+    reasons = [r["failure"]["reason"] if r["failure"] else None for r in results["batch"]]
+    assert reasons.count("source_missing") == 1 and reasons[1] == "source_missing" and reasons.count(None) == 3
+    written = sorted(p.name for p in (tmp_path / "batch").iterdir())
+    assert written == sorted(p.name for p in (tmp_path / "alone").iterdir()) and len(written) == 3
+    for name in written:
+        assert (tmp_path / "batch" / name).read_bytes() == (tmp_path / "alone" / name).read_bytes()
+
+
+def test_batches_cover_every_job_in_order():
+    jobs = list(range(77))
+    for workers in (1, 2, 8):
+        groups = stage.batches(jobs, workers)
+        assert [j for g in groups for j in g] == jobs and len(groups) >= min(77, 4 * workers) // 2
+        assert max(map(len, groups)) <= stage.OCR_BATCH
+    assert stage.batches([], 2) == [] and stage.batches([1], 2) == [[1]]
+
+
 def test_planted_phi_that_survives_fails_the_stage(tmp_path, monkeypatch, capsys):
     """A DICOM whose 'tissue region' is the whole screen: the banner survives and must be caught."""
     build_raw(tmp_path / "raw", lying_region=True)
