@@ -14,12 +14,13 @@ PATTERN_SCALE = {"domain": list(PATTERNS), "range": ["#4c78a8", "#f58518", "#54a
 def attention(current_frame: int, height: int = 220) -> dict:
     """Per-pattern attention over the clip's frames: lines, top frames as large points, current frame as a rule.
 
-    Table: frame (absolute), clip_frame, pattern, attention, top (bool).
+    Table: video_frame (absolute, 1-based), clip_frame, pattern, attention, top (bool); current_frame 1-based.
     """
     color = {"field": "pattern", "type": "nominal", "scale": PATTERN_SCALE, "title": "pattern"}
-    x = {"field": "frame", "type": "quantitative", "title": "video frame (0-based)", "axis": {"tickMinStep": 1}}
+    x = {"field": "video_frame", "type": "quantitative", "title": "video frame", "axis": {"tickMinStep": 1},
+         "scale": {"zero": False}}
     y = {"field": "attention", "type": "quantitative", "title": "attention (frame importance)"}
-    tooltip = [{"field": f} for f in ("pattern", "frame", "clip_frame", "attention")]
+    tooltip = [{"field": f} for f in ("pattern", "video_frame", "clip_frame", "attention")]
     return {
         "height": height,
         "layer": [
@@ -42,8 +43,7 @@ def interval(y: str, color: str, x_title: str, domain: tuple[float, float] | Non
     x = {"field": "value", "type": "quantitative", "title": x_title, "scale": scale}
     yenc = {"field": y, "type": "nominal", "title": None}
     offset = {"field": color, "type": "nominal"}
-    cenc = {"field": color, "type": "nominal", "title": None,
-            "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 400}}
+    cenc = {"field": color, "type": "nominal", "title": None, "legend": {"labelLimit": 400}}
     spec = {"layer": [
         {"mark": {"type": "rule", "strokeWidth": 2},
          "encoding": {"y": yenc, "yOffset": offset, "x": {"field": "ci_low", "type": "quantitative", "scale": scale,

@@ -43,11 +43,12 @@ def prediction_row(preds: pd.DataFrame | None, clip_id: str) -> pd.Series | None
 
 
 def attention_table(row: pd.Series | None, start: int, n_real: int, top_k: int = 5) -> pd.DataFrame:
-    """Long table frame (absolute, 0-based), clip_frame (1-based), pattern, attention, top (bool).
+    """Long table frame (absolute, 0-based), video_frame (absolute, 1-based as players and Label Studio count),
+    clip_frame (1-based), pattern, attention, top (bool).
 
     Only real frames are kept (padded frames carry 0 by contract). Empty when the model has no attention.
     """
-    cols = ["frame", "clip_frame", "pattern", "attention", "top"]
+    cols = ["frame", "video_frame", "clip_frame", "pattern", "attention", "top"]
     if row is None:
         return pd.DataFrame(columns=cols)
     parts = []
@@ -58,7 +59,8 @@ def attention_table(row: pd.Series | None, start: int, n_real: int, top_k: int =
         att = np.asarray(values, dtype=np.float64)[:n_real]
         top = np.zeros(len(att), dtype=bool)
         top[np.argsort(-att, kind="stable")[:top_k]] = True
-        parts.append(pd.DataFrame({"frame": start + np.arange(len(att)), "clip_frame": np.arange(1, len(att) + 1),
+        parts.append(pd.DataFrame({"frame": start + np.arange(len(att)), "video_frame": start + np.arange(1, len(att) + 1),
+                                   "clip_frame": np.arange(1, len(att) + 1),
                                    "pattern": pattern, "attention": att, "top": top}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
 

@@ -105,7 +105,7 @@ def frame_viewer(project: Project, clip: pd.Series) -> int:
     if shown is None:
         st.warning("The clip cache is missing (artifacts/clips/cache): run `dvc repro clips`.")
     else:
-        st.image(_zoom(shown[0]), caption=f"video frame {absolute + 1} (1-based) · clip frame {pos}/{n_real}")
+        st.image(_zoom(shown[0]), caption=f"video frame {absolute + 1} · clip frame {pos}/{n_real}")
     return absolute
 
 
@@ -116,7 +116,7 @@ def attention_panel(project: Project, clip: pd.Series, attention: pd.DataFrame, 
                 "`luskit evaluate`), or the model has no attention.")
         return
     st.markdown("**Model attention over the clip's frames**")
-    st.vega_lite_chart(attention, charts.attention(absolute), width="stretch", key="attention_chart")
+    st.vega_lite_chart(attention, charts.attention(absolute + 1), width="stretch", key="attention_chart")
     st.caption(f"Large points: each pattern's top {top_k} frames; red line: the frame shown above.")
     top_strip(project, clip, attention)
     figures = [project.artifact(loaders.EVAL / "figures" / "attention" / f"{clip['clip_id']}_{kind}.png")
@@ -155,7 +155,7 @@ def decision_form(project: Project, who: str, clip: pd.Series, previous: dict, q
         chosen = {}
         for pattern, slug in zip(PATTERNS, PATTERN_SLUGS):
             before = previous.get(pattern)
-            c1, c2, c3 = st.columns([3, 6, 3], vertical_alignment="center")
+            c1, c2, c3 = st.columns([3, 7, 3], vertical_alignment="center")
             c1.markdown(f"**{pattern}**" + (" · queued" if pattern in queued else ""))
             index = options.index(clip_logic.STORED_TO_UI[before[0]]) if before else None
             choice = c2.radio(pattern, options, index=index, horizontal=True, key=f"d_{clip_id}_{slug}",

@@ -109,6 +109,7 @@ def test_attention_keeps_real_frames_and_marks_the_top_ones():
     table = clip_logic.attention_table(row, start=24, n_real=3, top_k=2)
     one = table[table["pattern"] == "B-lines"]
     assert one["frame"].tolist() == [24, 25, 26] and one["clip_frame"].tolist() == [1, 2, 3]
+    assert one["video_frame"].tolist() == [25, 26, 27]  # 1-based, as the player and Label Studio count
     assert one["top"].tolist() == [False, True, True]
     assert clip_logic.top_frames(table, "B-lines") == [25, 26]
     no_attention = pd.Series(prediction("a", "validation", 0, 0.9, None))

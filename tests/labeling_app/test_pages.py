@@ -8,6 +8,7 @@ import pytest
 
 from labeling import reviews
 from labeling.app import queue_logic
+from tests.labeling_app.fakes import REPO
 from tests.labeling_app.helpers import REVIEWER, app_test, signed_in
 
 PAGES = {"queue": "views/queue.py", "clip": "views/clip.py", "agreement": "views/agreement.py",
@@ -200,3 +201,17 @@ def test_pages_before_any_model(serve_as, bare_project):
     for page in ("agreement", "data"):
         at.switch_page(PAGES[page]).run()
         assert not at.exception
+
+
+def test_an_empty_project_explains_what_to_run(serve_as, tmp_path):
+    project = tmp_path / "empty"
+    (project / "artifacts").mkdir(parents=True)
+    (project / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    serve_as(project)
+    at = signed_in()
+    assert not at.exception and "The review queue" in texts(at.info)
+    for page, needs in (("clip", "clip manifest"), ("agreement", "agreement.json"), ("models", "Evaluation results"),
+                        ("data", "splits.parquet")):
+        at.switch_page(PAGES[page]).run()
+        assert not at.exception, page
+        assert needs in texts(at.info) + texts(at.warning), page

@@ -48,20 +48,18 @@ if scores.empty:
 else:
     if ref == "vs_consensus":
         st.caption("Against a consensus that includes the annotator's own vote: read as consistency, not accuracy.")
-    cells = st.columns(2)
-    for i, (metric, part) in enumerate(scores.groupby("metric", sort=True)):
-        cells[i % 2].vega_lite_chart(part, charts.interval("pattern", "annotator", metric, domain=None, height=200),
-                                     width="stretch", key=f"ann_{metric}")
+    for metric, part in scores.groupby("metric", sort=True):
+        st.vega_lite_chart(part, charts.interval("pattern", "annotator", metric, domain=None, height=200),
+                           width="stretch", key=f"ann_{metric}")
     with st.expander("Numbers"):
         st.dataframe(scores, hide_index=True)
 
 cons = at.consensus_scores(agreement, level)
 if not cons.empty:
     st.subheader("Consensus methods against the gold standard")
-    cells = st.columns(2)
-    for i, (metric, part) in enumerate(cons.groupby("metric", sort=True)):
-        cells[i % 2].vega_lite_chart(part, charts.interval("pattern", "method", metric, domain=None, height=200),
-                                     width="stretch", key=f"cons_{metric}")
+    for metric, part in cons.groupby("metric", sort=True):
+        st.vega_lite_chart(part, charts.interval("pattern", "method", metric, domain=None, height=200),
+                           width="stretch", key=f"cons_{metric}")
 
 st.subheader("Pairwise: Cohen's kappa and confusion")
 pairs = at.pairwise_kappa(agreement, level)

@@ -52,7 +52,7 @@ preds = loaders.predictions(project, project.primary_model)
 row = clip_logic.prediction_row(preds, clip_id)
 attention = clip_logic.attention_table(row, int(clip["start"]), int(clip["n_real_frames"]),
                                        project.params.top_frames)
-left, right = st.columns([4, 6], gap="large")
+left, right = st.columns([4, 7], gap="large")
 with left:
     clip_panels.video(project, clip)
     absolute = clip_panels.frame_viewer(project, clip)

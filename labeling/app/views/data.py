@@ -1,6 +1,7 @@
 """Data: patients, videos, clips and prevalence per role; quarantined inputs (reasons, no paths); the
 de-identification report and its QC contact sheets."""
 
+import pandas as pd
 import streamlit as st
 
 from labeling.app import charts, data_tables, loaders, ui
@@ -31,7 +32,7 @@ elif quarantine.empty:
 else:
     view = data_tables.quarantine_view(quarantine)
     st.vega_lite_chart(view.groupby("reason").size().rename("files").reset_index(),
-                       charts.counts("reason", "files", "files"), width="stretch", key="quarantine_chart")
+                       charts.counts("reason", "files", "files"), width=480, key="quarantine_chart")
     st.dataframe(view, hide_index=True, key="quarantine")
     st.caption("Files are named by a hash of their content; `luskit ingest --show-paths` prints local paths in a "
                "terminal, never here.")
@@ -48,11 +49,14 @@ else:
         for col, key in zip(cols, keys[start:start + 6]):
             value = head[key]
             col.metric(key.replace("_", " "), f"{value:.2f}" if isinstance(value, float) else value)
-    if report.get("actions"):
-        st.write("Actions per video:", report["actions"])
+    c1, c2 = st.columns(2)
+    actions = pd.DataFrame(list((report.get("actions") or {}).items()), columns=["action", "videos"])
+    if not actions.empty:
+        c1.vega_lite_chart(actions, charts.counts("action", "videos", "videos"), width="stretch",
+                           key="actions_chart")
     per_video = data_tables.deid_per_video(report)
     if "kept_fraction" in per_video:
-        st.vega_lite_chart(per_video, charts.histogram("kept_fraction", "fraction of the frame kept"),
+        c2.vega_lite_chart(per_video, charts.histogram("kept_fraction", "fraction of the frame kept"),
                            width="stretch", key="kept_hist")
     sheets = [s for s in report.get("contact_sheets", []) if isinstance(s, str)]
     safe = []
