@@ -176,6 +176,21 @@ def test_synthetic_dicom_codecs(tmp_path, codec):
     assert info.patient_key == corrupt.PATIENT_ID and info.acquired.isoformat() == "2023-06-14"
 
 
+def test_grey_frames_become_three_equal_channels():
+    from curation.readers import to_rgb_uint8
+
+    rng = np.random.default_rng(2)
+    grey = rng.integers(0, 256, (9, 14), dtype=np.uint8)
+    for src in (grey, grey[:, ::2], grey[:, :, None], np.asfortranarray(grey)):
+        out = to_rgb_uint8(src)
+        plane = src[:, :, 0] if src.ndim == 3 else src
+        assert out.shape == (*plane.shape, 3) and out.dtype == np.uint8 and out.flags["C_CONTIGUOUS"]
+        assert np.array_equal(out, np.repeat(plane[:, :, None], 3, axis=2))
+    deep = rng.integers(0, 4096, (5, 6), dtype=np.uint16)  # 12 bits stored: the top 8 bits are kept
+    assert np.array_equal(to_rgb_uint8(deep, bits_stored=12)[..., 1], (deep >> 4).astype(np.uint8))
+    assert np.array_equal(to_rgb_uint8(grey, invert=True)[..., 2], 255 - grey)
+
+
 def test_ycbcr_channel_swap_equals_fancy_indexing():
     rng = np.random.default_rng(0)
     arr = rng.integers(0, 256, (7, 10, 3), dtype=np.uint8)
