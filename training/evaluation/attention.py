@@ -4,7 +4,7 @@ The model's attention (contracts: attention_<slug>, (T,) float32 per clip and pa
 over real frames, 0 on padded frames) says which frames drove each pattern's score. As in the seed's
 attention notebooks, two figures per selected clip (named by clip_id only: no labels, predictions or
 other identifiers in file names):
-- <clip_id>_curves.png: per pattern (2x2) the importance over frames, padded frames shaded, the top
+- <clip_id>_curves.png: per pattern (2x2) the importance over frames, padded frames shaded, the uniform level dashed, the top
   `curve_top` frames marked in red;
 - <clip_id>_frames.png: a 4 x `grid_top` grid, per pattern the `grid_top` most important frames,
   titled with the frame number in the clip (1-based) and its importance.
@@ -61,8 +61,10 @@ def curves_figure(row: pd.Series, curve_top: int = 3, slugs: Sequence[str] = PAT
         ax.plot(frames, w, color="tab:blue", linewidth=1.2)
         top = top_frames(w, curve_top, n_real)
         ax.scatter(frames[top], w[top], color="red", zorder=3, label=f"top {len(top)}")
+        ax.axhline(1.0 / max(n_real, 1), color="0.6", linestyle="--", linewidth=0.8, label="uniform")
         if n_real < len(w):
             ax.axvspan(n_real + 0.5, len(w) + 0.5, color="0.85", label="padded")
+        ax.set_ylim(bottom=0)  # from zero: small differences between frames are not blown up
         ax.set(title=f"{name}: {_subtitle(row, slug)}", xlabel="frame in clip", ylabel="importance")
         ax.title.set_fontsize(9)
         ax.legend(fontsize=7)

@@ -208,10 +208,13 @@ def comparison_markdown(results: Mapping[str, dict], comparisons: pd.DataFrame, 
             parts.append(f"{SET_HEADINGS[set_name].split(', clip level')[0]}:\n\n{table}")
     parts.append("## Model cost\n")
     m = meta.get("machine", {})
-    parts.append(f"Parameters and GMACs per clip (batch 1) from each model's fold-0 checkpoint; CPU seconds per clip "
-                 f"are the median of {meta.get('cost_repeats', '?')} timed passes on this machine "
-                 f"({m.get('processor', '?')}, {m.get('torch_threads', '?')} torch threads). GPU timings: "
-                 "BENCHMARKS.md.\n\n" + (cost_table(costs) or "Not measured (evaluate.measure_costs: false).\n"))
+    if costs:
+        parts.append(f"Parameters and GMACs per clip (batch 1) from each model's fold-0 checkpoint; CPU seconds per "
+                     f"clip are the median of {meta.get('cost_repeats')} timed pass(es) on this machine "
+                     f"({m.get('processor')}, {m.get('torch_threads')} torch threads). GPU timings: BENCHMARKS.md."
+                     f"\n\n{cost_table(costs)}")
+    else:
+        parts.append("Not measured (evaluate.measure_costs: false).\n")
     found = notes(results)
     if found:
         parts.append("## Notes\n\n" + "\n".join(f"- {n}" for n in found) + "\n")
