@@ -99,11 +99,12 @@ def undefined_reason(labels: np.ndarray, predicted: np.ndarray | None = None) ->
     labels, predicted (n,) {0,1}; predicted = scores >= threshold, needed for PPV and NPV.
     """
     y = np.asarray(labels).astype(bool)
+    if len(y) == 0:
+        return {m: "no clips with a consensus label in this set" for m in METRICS}
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     reasons: dict[str, str] = {}
     if n_pos == 0 or n_neg == 0:
-        only = "no clips" if len(y) == 0 else f"only {'negatives' if n_pos == 0 else 'positives'} ({len(y)})"
-        reasons["auroc"] = f"one class in this set: {only}"
+        reasons["auroc"] = f"one class in this set: only {'negatives' if n_pos == 0 else 'positives'} ({len(y)})"
     if n_pos == 0:
         reasons["auprc"] = reasons["sensitivity"] = "no positives"
     if n_neg == 0:

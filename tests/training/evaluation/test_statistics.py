@@ -42,6 +42,7 @@ def test_auroc_hand_example_and_one_class_is_nan_with_a_reason():
     reasons = binary.undefined_reason(np.zeros(5), scores >= 0.5)
     assert "one class" in reasons["auroc"] and "only negatives (5)" in reasons["auroc"]
     assert reasons["sensitivity"] == "no positives" and "specificity" not in reasons
+    assert set(binary.undefined_reason(np.array([]), np.array([], bool))) == set(binary.METRICS)
 
 
 def test_threshold_metrics_on_a_hand_confusion_matrix():
