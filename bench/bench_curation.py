@@ -48,28 +48,29 @@ def measured(cmd: list[str], cwd: Path) -> tuple[float, int]:
     return seconds, rss // 1024
 
 
-def bare_decode_encode(path: str) -> int:
+def bare_decode_encode(job: tuple[str, int, int]) -> int:
     """Decode every frame of one source with the pipeline's own readers and encode it to H.264 in memory.
 
-    The same decoder as the pipeline, so the ratio measures the pipeline's extra work (validation decode,
-    masking, verification, OCR, clip cache), not a decoder difference. Returns frames done.
+    The same decoder and the same x264 settings and frame rate as the pipeline, so the ratio measures the
+    pipeline's extra work (validation decode, masking, verification, OCR, clip cache), not a decoder or
+    encoder difference. The whole frame is encoded (the pipeline encodes its crop). Returns frames done.
+    job: (source path, crf, gop) with crf/gop from the project's deidentify params.
     """
-    from curation.deid.encode import pad_even
+    from curation.deid.encode import fps_fraction, pad_even, x264_options
     from curation.readers import iter_frames, probe
 
-    def frames():
-        yield from iter_frames(Path(path), probe(Path(path)))
-
+    path, crf, gop = job
+    info = probe(Path(path))
     n, buf = 0, io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
         stream = None
-        for frame in frames():
+        for frame in iter_frames(Path(path), info):
             frame = pad_even(frame)
             if stream is None:
-                stream = out.add_stream("libx264", rate=30)
+                stream = out.add_stream("libx264", rate=fps_fraction(info.fps))
                 stream.height, stream.width = frame.shape[:2]
                 stream.pix_fmt = "yuv420p"
-                stream.codec_context.options = {"crf": "18", "g": "15", "threads": "1"}
+                stream.codec_context.options = x264_options(crf, gop)
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 out.mux(packet)
             n += 1
@@ -92,8 +93,10 @@ def good_sources(project: Path) -> list[str]:
 
 def run_baseline(project: Path, workers: int = 2) -> None:
     """The bare decode+encode pass over the indexed sources (run in its own process to measure RSS)."""
+    deid = yaml.safe_load((project / "params.yaml").read_text())["deidentify"]
+    jobs = [(source, int(deid["crf"]), int(deid["gop"])) for source in good_sources(project)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        frames = sum(pool.map(bare_decode_encode, good_sources(project)))
+        frames = sum(pool.map(bare_decode_encode, jobs))
     (project / "baseline_frames.txt").write_text(str(frames))
 
 

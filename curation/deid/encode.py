@@ -39,6 +39,12 @@ def fps_fraction(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
+def x264_options(crf: int, gop: int) -> dict[str, str]:
+    """The libx264 options of every output video (see the module docstring; bench/ encodes with them too)."""
+    return {"crf": str(crf), "preset": PRESET, "g": str(gop), "keyint_min": str(gop),
+            "sc_threshold": "0", "bf": "0", "threads": "1", "flags": "+bitexact"}
+
+
 def even_shape(height: int, width: int) -> tuple[int, int]:
     """(height, width) rounded up to even numbers."""
     return height + height % 2, width + width % 2
@@ -75,8 +81,7 @@ class Mp4Writer:
         stream.thread_count = 1
         stream.metadata.clear()
         ctx = stream.codec_context
-        ctx.options = {"crf": str(crf), "preset": PRESET, "g": str(gop), "keyint_min": str(gop),
-                       "sc_threshold": "0", "bf": "0", "threads": "1", "flags": "+bitexact"}
+        ctx.options = x264_options(crf, gop)
         ctx.colorspace = ctx.color_primaries = ctx.color_trc = _BT601
         ctx.color_range = _TV_RANGE
         self._stream = stream
