@@ -357,10 +357,17 @@ def make_jobs(index: pd.DataFrame, sources: dict[str, Path], cfg: DeidParams, vi
 
 
 def batches(jobs: list[Job], workers: int, most: int = OCR_BATCH) -> list[list[Job]]:
-    """Consecutive groups of jobs, one worker task each: up to `most` videos share a tesseract start-up,
-    but small enough that every worker gets about 4 tasks (a big last task would leave the others idle)."""
-    size = max(1, min(most, len(jobs) // (4 * max(workers, 1))))
-    return [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    """Consecutive groups of jobs, one worker task each: up to `most` videos share a tesseract start-up.
+
+    Groups shrink towards the end (half of what is left per worker, at least 1), so the last tasks
+    are single videos and no worker idles long while another finishes a big last group.
+    """
+    out, start = [], 0
+    while start < len(jobs):
+        size = max(1, min(most, (len(jobs) - start) // (2 * max(workers, 1))))
+        out.append(jobs[start:start + size])
+        start += size
+    return out
 
 
 def run_jobs(jobs: list[Job], workers: int) -> Iterator[dict]:
