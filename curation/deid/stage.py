@@ -420,15 +420,22 @@ class ContactSheets:
         return result
 
     def flush(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         from PIL import Image
 
-        for page in proof.contact_sheets(self._rows, per_page=self.per_page) if self._rows else []:
-            name = f"contact_sheet_{len(self.names) + 1:03d}.png"
-            write_atomic(self.qc_dir / name, lambda tmp, page=page: Image.fromarray(page).save(tmp, format="PNG"))
-            self.names.append(name)
-            if self.planted is not None:
-                self.kinds |= self.planted.in_text(" ".join(t.text for t in proof.ocr_tokens(page)))
+        pages = proof.contact_sheets(self._rows, per_page=self.per_page) if self._rows else []
         self._rows = []
+        # The OCR of the pages (a tesseract process) runs while this thread compresses the PNGs: the last
+        # flush comes after the workers are done, with the cores free.
+        with ThreadPoolExecutor(1) as pool:
+            reads = [pool.submit(proof.ocr_tokens, page) for page in pages] if self.planted is not None else []
+            for page in pages:
+                name = f"contact_sheet_{len(self.names) + 1:03d}.png"
+                write_atomic(self.qc_dir / name, lambda tmp, page=page: Image.fromarray(page).save(tmp, format="PNG"))
+                self.names.append(name)
+            for read in reads:
+                self.kinds |= self.planted.in_text(" ".join(t.text for t in read.result()))
 
 
 def remove_stale(videos_dir: Path, keep: set[str]) -> int:

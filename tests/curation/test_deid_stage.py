@@ -215,6 +215,24 @@ def test_a_batch_proves_each_video_as_alone(study, tmp_path):
         assert (tmp_path / "batch" / name).read_bytes() == (tmp_path / "alone" / name).read_bytes()
 
 
+def test_contact_sheet_pages_are_written_and_read_for_planted_phi(tmp_path):
+    from curation.deid import proof
+
+    img = Image.new("RGB", (150, 112), (0, 0, 0))
+    ImageDraw.Draw(img).text((4, 40), "DOE JANE", fill=(255, 255, 255), font=ImageFont.load_default(size=26))
+    text, blank = np.asarray(img).copy(), np.zeros((112, 150, 3), np.uint8)
+    for leaked, kinds in ((True, {"names"}), (False, set())):
+        qc = stage.ContactSheets(tmp_path / str(leaked), proof.PlantedPhi.from_mapping(PLANTED), per_page=2)
+        for k in range(3):  # page 1 is written by add(), page 2 (holding the text) by the final flush
+            after = [text if leaked and k == 2 else blank] * 3
+            result = qc.add({"video_id": f"P0_V{k}", "failure": None, "action": "region-cropped",
+                             "kept_fraction": 0.9, "before": [blank] * 3, "after": after})
+            assert "after" not in result
+        qc.flush()
+        assert qc.names == ["contact_sheet_001.png", "contact_sheet_002.png"] and qc.kinds == kinds
+        assert sorted(p.name for p in (tmp_path / str(leaked)).iterdir()) == qc.names
+
+
 def test_batches_cover_every_job_in_order():
     jobs = list(range(77))
     for workers in (1, 2, 8):
