@@ -23,6 +23,13 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _params_path(params: Path, root: Path) -> Path:
+    """--params as given (absolute, or relative to the current folder), else the project's own params.yaml."""
+    if params.is_absolute() or (Path.cwd() / params).exists():
+        return (Path.cwd() / params).resolve()
+    return root / params
+
+
 def _project(params: Path, auth_file: Path | None = None):
     from dataclasses import replace
 
@@ -32,7 +39,7 @@ def _project(params: Path, auth_file: Path | None = None):
 
     try:
         root = paths.project_root()
-        project = load_project(root, params if params.is_absolute() else Path.cwd() / params)
+        project = load_project(root, _params_path(params, root))
     except (ConfigError, FileNotFoundError) as err:
         _fail(str(err))
     if auth_file is not None:
@@ -63,7 +70,7 @@ def serve(
         _fail(str(err))
     typer.echo(launch.banner(project, host, port, needs_login))
     sys.stdout.flush()
-    launch.exec_app(project, params.resolve(), host, port)
+    launch.exec_app(project, _params_path(params, project.root), host, port)
 
 
 def _read_password() -> str:

@@ -50,7 +50,8 @@ def preflight(project: Project, host: str, port: int) -> bool:
     if not project.artifacts.is_dir():
         raise LaunchError(f"{project.artifacts} does not exist: run the pipeline first (`luskit demo` or `dvc repro`)")
     if port_busy("127.0.0.1" if host in ("0.0.0.0", "::") else host, port):
-        raise LaunchError(f"port {port} on {host} is in use: pick another with --port")
+        raise LaunchError(f"port {port} on {host} is in use (or {host} is not an address of this machine): pick "
+                          "another with --port, or a host this machine has")
     return needs_login
 
 
