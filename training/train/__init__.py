@@ -1,0 +1,1 @@
+"""Training: `luskit train --model M --fold K` (params, loop, resume, thresholds, DDP, predictions)."""
