@@ -131,7 +131,8 @@ def bench_scale(root: Path, scale: int, ocr: bool, workers: int = 2) -> dict:
         "baseline_s": baseline_s, "baseline_fps": frames / baseline_s,
         "pipeline_s": pipeline_s, "pipeline_fps": frames / pipeline_s,
         "overhead": pipeline_s / baseline_s - 1.0,
-        "baseline_cpu_s": baseline_cpu, "pipeline_cpu_s": pipeline_cpu, "cpu_overhead": pipeline_cpu / baseline_cpu - 1.0,
+        "baseline_cpu_s": baseline_cpu, "pipeline_cpu_s": pipeline_cpu,
+        "cpu_overhead": pipeline_cpu / baseline_cpu - 1.0,
         "stages": {k: {"seconds": s, "peak_rss_mb": m, "cpu_s": c} for k, (s, m, c) in stages.items()},
         "pipeline_peak_rss_mb": max(m for _, m, _ in stages.values()), "baseline_peak_rss_mb": baseline_rss,
     }
