@@ -69,8 +69,8 @@ def run_in(args: list[str], cwd: Path, timeout: float = 1800) -> subprocess.Comp
 def demo_project(tmp_path_factory) -> DemoRun:
     """`luskit demo` at full demo size in a fresh copy of the working tree (once per test session).
 
-    Treat it as read-only: tests that write (decisions, stage reruns) work on `copy_project(...)` of it,
-    so test order never matters.
+    Treat it as read-only: tests that write (decisions, stage reruns) work on a private copy
+    (tests/labeling_app/project.py), so test order never matters.
     """
     clone = tmp_path_factory.mktemp("demo") / "clone"
     clone.mkdir()
@@ -80,9 +80,3 @@ def demo_project(tmp_path_factory) -> DemoRun:
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     return DemoRun(clone, first.stdout, first.stderr)
 
-
-def copy_project(src: Path, dest: Path) -> Path:
-    """A writable copy of a built project without data/raw (the PHI inputs, which no later stage reads)."""
-    shutil.copytree(src, dest, symlinks=True, ignore=lambda folder, names: (
-        ["raw"] if Path(folder) == src / "data" else []))
-    return dest

@@ -1,41 +1,24 @@
 """Fixtures for the review app: project folders, the AppTest driver signed in, a Streamlit server.
 
-`demo_project` here is TEMPORARY: a copy of this checkout's artifacts/ (from `make demo`) with fake
-evaluation outputs and review queue written to the contracts (tests/labeling_app/fakes.py). The
-session fixture of the same name in tests/conftest.py (a project on which `luskit demo` ran the whole
-pipeline) replaces it: delete this one then. Everything else builds on `demo_project.path`.
+Everything builds on the session's `demo_project` (tests/conftest.py: a project on which `luskit demo`
+ran the whole pipeline, real evaluation outputs and review queue included); tests work on private copies.
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from tests.labeling_app.fakes import REPO, copy_project, make_fake_project, write_fake_eval, write_fake_queue
+from tests.labeling_app.project import copy_project
 from tests.labeling_app.helpers import ENV_KEYS
 
 
 @pytest.fixture(scope="session")
-def demo_project(tmp_path_factory):
-    """TEMPORARY stand-in for the lead's session fixture (see the module doc)."""
-    if not (REPO / "artifacts" / "clips" / "manifest.parquet").exists():
-        pytest.fail(f"{REPO / 'artifacts'} is empty: run `make demo` first (this temporary fixture copies it)")
-    path = make_fake_project(tmp_path_factory.mktemp("demo") / "project")
-    return SimpleNamespace(path=path, stdout="", stderr="")
-
-
-@pytest.fixture(scope="session")
 def app_project(demo_project, tmp_path_factory) -> Path:
-    """A private copy of the demo project for page tests (they write decisions); eval/queue faked if absent."""
-    dest = copy_project(demo_project.path, tmp_path_factory.mktemp("app") / "project")
-    if not (dest / "artifacts" / "eval").is_dir():
-        write_fake_eval(dest)
-    if not (dest / "artifacts" / "review" / "queue.parquet").exists():
-        write_fake_queue(dest)
-    return dest
+    """A private copy of the demo project for page tests (they write decisions)."""
+    return copy_project(demo_project.path, tmp_path_factory.mktemp("app") / "project")
 
 
 @pytest.fixture(scope="session")

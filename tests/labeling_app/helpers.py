@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.labeling_app.fakes import REPO
+from tests.labeling_app.project import REPO
 
 APP = REPO / "labeling" / "app" / "app.py"
 REVIEWER = "senior@demo.luskit.invalid"

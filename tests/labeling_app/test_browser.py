@@ -18,7 +18,7 @@ import pytest
 from labeling import reviews
 from labeling.app import auth, queue_logic
 from luskit.schema import PATTERNS
-from tests.labeling_app.fakes import copy_project, write_fake_eval, write_fake_queue
+from tests.labeling_app.project import copy_project
 from tests.labeling_app.helpers import REVIEWER, clean_env, free_port, luskit, start_review, stop, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -37,12 +37,7 @@ PASSWORD = "a long reviewer password"
 
 @pytest.fixture
 def project(demo_project, tmp_path) -> Path:
-    dest = copy_project(demo_project.path, tmp_path / "project")
-    if not (dest / "artifacts" / "review" / "queue.parquet").exists():  # until the real queue exists
-        if not (dest / "artifacts" / "eval").is_dir():
-            write_fake_eval(dest)
-        write_fake_queue(dest)
-    return dest
+    return copy_project(demo_project.path, tmp_path / "project")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from labeling import reviews
 from labeling.app import queue_logic
-from tests.labeling_app.fakes import REPO
+from tests.labeling_app.project import REPO
 from tests.labeling_app.helpers import REVIEWER, app_test, signed_in
 
 PAGES = {"queue": "views/queue.py", "clip": "views/clip.py", "agreement": "views/agreement.py",
