@@ -10,7 +10,7 @@
 #
 #   bash bench/gpu_check.sh                # on a CUDA machine, from anywhere inside the checkout
 #   bash bench/gpu_check.sh --no-compile   # skip torch.compile (it costs 1-3 minutes of compilation)
-#   bash bench/gpu_check.sh --dry-run      # CPU, tiny sizes: checks that the script itself works
+#   bash bench/gpu_check.sh --dry-run      # CPU, tiny sizes, no compile: checks that the script itself works
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -118,7 +118,7 @@ def infer_mode(bf16: bool, channels_last: bool) -> float:
 
 
 modes = [("fp32", False, False, False), ("bf16 + channels_last", True, True, False)]
-if not args.no_compile:
+if not (args.no_compile or args.dry_run):  # inductor on a CPU compiles C++ for minutes: not for a dry run
     modes.append(("bf16 + channels_last + torch.compile", True, True, True))
 rows = []
 for name, bf16, cl, compiled in modes:
@@ -135,7 +135,10 @@ print(f"\n### GPU check: LUV-Net paper configuration ({card})\n")
 print(f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; torch {torch.__version__}; "
       f"command: bash bench/gpu_check.sh {' '.join(sys.argv[1:])}".rstrip())
 print(f"- model: luvnet {config}; clips {batch} x {frames} x {size} x {size} (batch x frames x side), Adam; "
-      f"{steps} timed steps after {warmup} warm-up\n")
+      f"{steps} timed steps after {warmup} warm-up")
+tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+print(f"- fp32 here means torch defaults: TF32 convolutions {'on' if tf32[0] else 'off'}, "
+      f"TF32 matmuls {'on' if tf32[1] else 'off'}\n")
 print("| mode | train steps/s | clips/s | peak memory (GiB) | first steps incl. warm-up (s) |")
 print("|---|---|---|---|---|")
 for name, r in rows:

@@ -65,6 +65,7 @@ class TrainParams:
     folds: tuple[int, ...] = (0, 1, 2, 3, 4)  # the DVC stage's matrix (folds of split.n_folds to train)
     seed: int = 234  # the seed's checkpoints: 234; drives init, shuffling, augmentation, dropout
     workers: int = 2  # DataLoader worker processes when clips are not preloaded
+    threads: int = 0  # torch CPU threads per process (0 = torch's default, one per core)
     preload: Switch = "auto"  # keep every resized clip in RAM: auto = when they take <= preload_max_mb
     preload_max_mb: int = 4096
     device: str = "auto"  # auto = cuda when available (the local rank's GPU under torchrun), else cpu
@@ -81,14 +82,14 @@ class TrainParams:
     def __post_init__(self) -> None:
         require(self.profile in self.profiles,
                 f"profile={self.profile!r} is not among profiles {sorted(self.profiles)}: add it or pick one")
-        require(self.workers >= 0 and self.resume_every >= 1 and self.eval_batch_size >= 1,
-                "workers >= 0, resume_every >= 1 and eval_batch_size >= 1")
+        require(self.workers >= 0 and self.threads >= 0 and self.resume_every >= 1 and self.eval_batch_size >= 1,
+                "workers >= 0, threads >= 0, resume_every >= 1 and eval_batch_size >= 1")
         require(len(set(self.folds)) == len(self.folds) and all(k >= 0 for k in self.folds),
                 f"folds={self.folds}: distinct fold numbers >= 0")
 
 
 # Keys that change how a run goes, not what it computes: left out of the resume key.
-RUNTIME_KEYS = ("workers", "preload", "preload_max_mb", "resume_every", "eval_batch_size", "quiet", "models",
+RUNTIME_KEYS = ("workers", "threads", "preload", "preload_max_mb", "resume_every", "eval_batch_size", "quiet", "models",
                 "folds", "profiles")
 
 

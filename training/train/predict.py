@@ -36,33 +36,32 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 def set_table(clips: pd.DataFrame, set_name: str, fold: int, model: str, logits: np.ndarray,
-              attention: np.ndarray | None, thresholds: dict[str, float]) -> pa.Table:
+              attention: np.ndarray | None, thresholds: dict[str, float]) -> pd.DataFrame:
     """One set's rows. clips: its clip table (ids, role, n_real_frames, label_<slug>); logits (N, 4);
     attention (N, 4, T) float or None; thresholds: pattern -> the fold's validation threshold."""
     n = len(clips)
     probs = sigmoid(logits)
-    columns: dict[str, pa.Array] = {c: pa.array(clips[c].astype(str).tolist(), pa.string()) for c in ID_COLUMNS}
-    columns["set"] = pa.array([set_name] * n, pa.string())
-    columns["fold"] = pa.array(np.full(n, fold, dtype=np.int64))
-    columns["model"] = pa.array([model] * n, pa.string())
-    columns["n_real_frames"] = pa.array(clips["n_real_frames"].to_numpy(dtype=np.int64))
+    frame = pd.DataFrame({c: clips[c].astype(str).to_numpy() for c in ID_COLUMNS})
+    frame["set"], frame["fold"], frame["model"] = set_name, np.int64(fold), model
+    frame["n_real_frames"] = clips["n_real_frames"].to_numpy(dtype=np.int64)
     for k, slug in enumerate(PATTERN_SLUGS):
-        columns[f"prob_{slug}"] = pa.array(probs[:, k], pa.float32())
+        frame[f"prob_{slug}"] = probs[:, k]
     for slug in PATTERN_SLUGS:
-        labels = clips[f"label_{slug}"].astype("Int8")
-        columns[f"label_{slug}"] = pa.array(labels.to_numpy(dtype=np.int8, na_value=0), pa.int8(),
-                                            mask=labels.isna().to_numpy())
+        frame[f"label_{slug}"] = clips[f"label_{slug}"].astype("Int8").reset_index(drop=True)
     for pattern, slug in zip(PATTERNS, PATTERN_SLUGS):
-        columns[f"thr_{slug}"] = pa.array(np.full(n, thresholds[pattern], dtype=np.float64))
+        frame[f"thr_{slug}"] = np.float64(thresholds[pattern])
     for k, slug in enumerate(PATTERN_SLUGS):
-        if attention is None:
-            columns[f"attention_{slug}"] = pa.nulls(n, pa.list_(pa.float32()))
-        else:
-            values = attention[:, k, :].astype(np.float32)
-            columns[f"attention_{slug}"] = pa.array(list(values), pa.list_(pa.float32()))
-    return pa.table(columns, schema=schema())
+        frame[f"attention_{slug}"] = ([None] * n if attention is None
+                                      else list(attention[:, k, :].astype(np.float32)))
+    return frame
 
 
-def write_predictions(path: Path, tables: list[pa.Table]) -> None:
-    table = pa.concat_tables(tables) if tables else schema().empty_table()
+def to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """The contract's Arrow types; pandas metadata kept so pd.read_parquet gives Int8 labels back."""
+    return pa.Table.from_pandas(frame, schema=schema(), preserve_index=False)
+
+
+def write_predictions(path: Path, frames: list[pd.DataFrame]) -> None:
+    """Concatenate the sets' rows and write them atomically with the contract's schema."""
+    table = to_arrow(pd.concat(frames, ignore_index=True)) if frames else schema().empty_table()
     write_atomic(Path(path), lambda tmp: pq.write_table(table, tmp))

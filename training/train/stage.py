@@ -180,6 +180,8 @@ def build_context(root: Path, params: TrainParams, profile_name: str, model_name
 def run(root: Path, params: TrainParams, profile_name: str, clip_length: int | None, model_name: str, fold: int,
         progress: bool) -> RunState:
     """Train (or resume), select, threshold, predict and write fold `fold` of `model_name`."""
+    if params.threads:
+        torch.set_num_threads(params.threads)
     env = distributed.setup(params.device)
     try:
         table, data_files = read_clips(root)
