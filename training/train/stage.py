@@ -142,8 +142,8 @@ def write_outputs(folder: Path, ctx: Context, state: RunState, sets, outputs, de
     checkpoint.save_checkpoint(folder / "checkpoint.pt", ckpt)
 
 
-def describe(root: Path, params: TrainParams, profile_name: str, model_name: str, fold: int, config: dict,
-             length: int, data_files: list[Path]) -> dict:
+def describe(params: TrainParams, profile_name: str, model_name: str, fold: int, config: dict, length: int,
+             data_files: list[Path]) -> dict:
     """What determines a run's result: hashed into the resume key and stored in the checkpoint."""
     recipe = json.loads(json.dumps(resolved(params, profile_name)))
     recipe["frame_stride"] = params.profiles[profile_name].frame_stride.get(model_name, 1)  # this model's
@@ -182,6 +182,9 @@ def run(root: Path, params: TrainParams, profile_name: str, clip_length: int | N
     """Train (or resume), select, threshold, predict and write fold `fold` of `model_name`."""
     if params.threads:
         torch.set_num_threads(params.threads)
+    if params.deterministic:  # the seed's cudnn.deterministic, and deterministic kernels where torch has them
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     env = distributed.setup(params.device)
     try:
         table, data_files = read_clips(root)
@@ -189,13 +192,19 @@ def run(root: Path, params: TrainParams, profile_name: str, clip_length: int | N
         length = clip_length or int(table["n_real_frames"].max())
         config = model_config(params, params.profiles[profile_name], model_name, length)
         ctx = build_context(root, params, profile_name, model_name, fold, length, sets, config, env, progress)
-        description = describe(root, params, profile_name, model_name, fold, ctx.model.config, length, data_files)
+        description = describe(params, profile_name, model_name, fold, ctx.model.config, length, data_files)
         key, folder = checkpoint.resume_key(description), checkpoint.resume_dir(root, model_name, fold)
         payload, message = checkpoint.load_resume(folder, key)
-        state = restore(payload, ctx.model, ctx.optimizer, ctx.scheduler) if payload else RunState()
+        state = RunState()
+        if payload:
+            try:
+                state = restore(payload, ctx.model, ctx.optimizer, ctx.scheduler)
+                message += f": epoch {state.epoch + 1}, micro-batch {state.batch} ({len(state.history)} epochs done)"
+            except (KeyError, TypeError, ValueError, RuntimeError) as err:  # saved by other code: start afresh
+                message = f"ignoring resume state in {folder}: it does not fit this code ({err}); starting fresh"
+                ctx = build_context(root, params, profile_name, model_name, fold, length, sets, config, env, progress)
         if message and env.main:
-            say(f"{ctx.desc}: {message}" + (f": epoch {state.epoch + 1}, micro-batch {state.batch} "
-                                            f"({len(state.history)} epochs done)" if payload else ""))
+            say(f"{ctx.desc}: {message}")
         out = out_dir(root, model_name, fold)
 
         def on_epoch(state: RunState, row: dict) -> None:
@@ -238,9 +247,10 @@ def main(params_path: Path = paths.PARAMS, model: str = "luvnet", fold: int = 0,
         return 2
     if int(os.environ.get("RANK", "0")) == 0:
         best = state.history[state.best_epoch] if 0 <= state.best_epoch < len(state.history) else {}
+        loss, auroc = best.get("val_loss", float("nan")), best.get("val_macro_auroc", float("nan"))
         say(f"{model} fold{fold} ({name}): {len(state.history)} epochs, best {state.best_epoch + 1} (val loss "
-            f"{best.get('val_loss', float('nan')):.4f}, val macro AUROC {best.get('val_macro_auroc', float('nan')):.3f})"
-            f" in {time.perf_counter() - started:.1f} s -> {out_dir(Path(''), model, fold)}/")
+            f"{loss:.4f}, val macro AUROC {auroc:.3f}) in {time.perf_counter() - started:.1f} s "
+            f"-> {out_dir(Path(''), model, fold)}/")
     return 0
 
 

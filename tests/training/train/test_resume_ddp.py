@@ -108,6 +108,24 @@ def test_a_resume_state_from_other_params_is_ignored_with_a_message(tmp_path, ca
     assert not folder.exists()
 
 
+def test_a_matching_but_unusable_resume_state_is_replaced_with_a_message(tmp_path, capsys):
+    from training.models import resolve_config
+    from training.train import stage
+    from training.train.params import model_config
+
+    root = make_project(tmp_path, profile=tiny_profile(epochs=1))
+    params, name, length = stage.load_params(root / "params.yaml", None)
+    config = resolve_config("luvnet", model_config(params, params.profiles[name], "luvnet", length))
+    _, files = stage.read_clips(root)
+    description = stage.describe(params, name, "luvnet", 0, config, length, files)
+    folder = checkpoint.resume_dir(root, "luvnet", 0)
+    checkpoint.save_resume(folder, checkpoint.resume_key(description), description,
+                           {"model": {"no.such.weight": torch.zeros(1)}, "optimizer": {}, "run": {}}, {"epoch": 0})
+    assert stage.main(root / "params.yaml", model="luvnet", fold=0, root=root) == 0
+    assert "does not fit this code" in capsys.readouterr().err
+    assert pd.read_csv(root / "artifacts/models/luvnet/fold0/log.csv")["epoch"].tolist() == [0]
+
+
 @pytest.mark.slow
 def test_two_gloo_processes_under_torchrun_match_one_process(tmp_path):
     # GroupNorm encoder and no dropout: nothing depends on how the global batch is split over processes
