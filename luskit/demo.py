@@ -49,4 +49,19 @@ def summary_text() -> str:
         for child in sorted(p for p in paths.ARTIFACTS.iterdir() if p.is_dir()):
             lines.append(f"  {child.name + ':':<23} {child}/")
     lines.append("  pipeline status:        .venv/bin/dvc status   (metrics: .venv/bin/dvc metrics show)")
+    comparison = paths.EVAL / "comparison.md"
+    if comparison.exists():
+        lines += ["", f"Model comparison ({comparison}; plots: {paths.EVAL / 'figures'}/, offline HTML:",
+                  f"  .venv/bin/dvc plots show {paths.EVAL / 'figures'}):", "", headline(comparison.read_text())]
+    lines += ["", "Review app: .venv/bin/luskit review   then open http://127.0.0.1:8501"]
     return "\n".join(lines)
+
+
+def headline(markdown: str) -> str:
+    """The first section of comparison.md (up to its second `## ` heading): the headline table."""
+    out: list[str] = []
+    for line in markdown.splitlines():
+        if line.startswith("## ") and any(o.startswith("## ") for o in out):
+            break
+        out.append(line)
+    return "\n".join(out).strip()
