@@ -60,8 +60,8 @@ def run_in(args: list[str], cwd: Path, timeout: float = 1800) -> subprocess.Comp
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PYTHONPATH": str(cwd), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "DVC_NO_ANALYTICS": "1"}
-    env.pop("LUSKIT_PSEUDONYM_KEY", None)
-    env.pop("LUSKIT_PSEUDONYM_KEY_FILE", None)
+    for key in ("LUSKIT_PSEUDONYM_KEY", "LUSKIT_PSEUDONYM_KEY_FILE", "OMP_NUM_THREADS", "OMP_THREAD_LIMIT"):
+        env.pop(key, None)  # thread limits a developer exports for quick test loops would throttle the demo
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -12,6 +12,7 @@ the report is an artifact and must not become a PHI carrier.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -122,6 +123,21 @@ def ocr_tokens(frame: np.ndarray) -> list[Token]:
     return ocr_tokens_many([frame])[0]
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """OMP_THREAD_LIMIT=1 for the tesseract child only: left in os.environ it would also throttle every later
+    child of this process (torch in a training run started from the same Python process, e.g. a test session)."""
+    old = os.environ.get("OMP_THREAD_LIMIT")
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("OMP_THREAD_LIMIT", None)
+        else:
+            os.environ["OMP_THREAD_LIMIT"] = old
+
+
 def ocr_tokens_many(frames: list[np.ndarray]) -> list[list[Token]]:
     """Tesseract words of each (H, W, 3) uint8 RGB image, read by ONE tesseract process.
 
@@ -135,7 +151,6 @@ def ocr_tokens_many(frames: list[np.ndarray]) -> list[list[Token]]:
     import pytesseract
     from PIL import Image
 
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core per call: the stage runs OCR in a process pool
     if not frames:
         return []
     scales = [2 if min(f.shape[:2]) < _OCR_SMALL else 1 for f in frames]
@@ -149,7 +164,8 @@ def ocr_tokens_many(frames: list[np.ndarray]) -> list[list[Token]]:
         listing = os.path.join(tmp, "pages.txt")
         with open(listing, "w") as fh:
             fh.write("\n".join(names) + "\n")
-        d = pytesseract.image_to_data(listing, config="--psm 11", output_type=pytesseract.Output.DICT)
+        with _one_thread():  # one core per call: the stage runs OCR in a process pool
+            d = pytesseract.image_to_data(listing, config="--psm 11", output_type=pytesseract.Output.DICT)
     out: list[list[Token]] = [[] for _ in frames]
     for page, text, conf, x, y, bw, bh in zip(d["page_num"], d["text"], d["conf"], d["left"], d["top"],
                                               d["width"], d["height"]):
