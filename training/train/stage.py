@@ -248,7 +248,7 @@ def main(params_path: Path = paths.PARAMS, model: str = "luvnet", fold: int = 0,
     if int(os.environ.get("RANK", "0")) == 0:
         best = state.history[state.best_epoch] if 0 <= state.best_epoch < len(state.history) else {}
         loss, auroc = best.get("val_loss", float("nan")), best.get("val_macro_auroc", float("nan"))
-        say(f"{model} fold{fold} ({name}): {len(state.history)} epochs, best {state.best_epoch + 1} (val loss "
+        say(f"{model} fold{fold} ({name}): {len(state.history)} epochs, best_epoch {state.best_epoch} (val loss "
             f"{loss:.4f}, val macro AUROC {auroc:.3f}) in {time.perf_counter() - started:.1f} s "
             f"-> {out_dir(Path(''), model, fold)}/")
     return 0
