@@ -31,6 +31,7 @@ from luskit import paths
 from luskit.atomic import write_parquet_atomic
 from luskit.config import ConfigError, load_section, require
 from luskit.schema import PATTERNS
+from luskit.tables import read_table
 
 LABEL_ERRORS = paths.EVAL / "label_errors.parquet"
 QUEUE = paths.REVIEW / "queue.parquet"
@@ -65,16 +66,6 @@ class QueueParams:
         require(0.0 <= self.label_error_top <= 1.0, f"label_error_top={self.label_error_top}: use a share in [0, 1]")
         require(self.max_rows >= 0, f"max_rows={self.max_rows}: use 0 (all) or more")
         require(min(vars(self.weights).values()) >= 0, "weights: use 0 or more")
-
-
-def _read(path: Path, columns: list[str], fix: str) -> pd.DataFrame:
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path} not found: {fix}")
-    table = pd.read_parquet(path)
-    missing = sorted(set(columns) - set(table.columns))
-    if missing:
-        raise ValueError(f"{path}: column(s) {missing} missing: {fix}")
-    return table
 
 
 def raters(clip_labels: pd.DataFrame) -> pd.DataFrame:
@@ -182,11 +173,11 @@ def main(params_path: Path = paths.PARAMS) -> int:
     labels_fix = "run the labels stage first (luskit labels / dvc repro)"
     try:
         params = load_section(Path(params_path), "review_queue", QueueParams)
-        errors = _read(LABEL_ERRORS, [*KEY, "prob", "threshold", "label", "label_error_score", "likely_label_error",
+        errors = read_table(LABEL_ERRORS, [*KEY, "prob", "threshold", "label", "label_error_score", "likely_label_error",
                                       "rank", "rank_fraction"], "run the evaluate stage first (luskit evaluate)")
-        consensus = _read(paths.CONSENSUS, [*KEY, "label", "provenance"], labels_fix)
-        disagreements = _read(paths.DISAGREEMENTS, [*KEY, "reason", "reviewed"], labels_fix)
-        clip_labels = _read(paths.CLIP_LABELS, ["clip_id", "annotator", *PATTERNS], labels_fix)
+        consensus = read_table(paths.CONSENSUS, [*KEY, "label", "provenance"], labels_fix)
+        disagreements = read_table(paths.DISAGREEMENTS, [*KEY, "reason", "reviewed"], labels_fix)
+        clip_labels = read_table(paths.CLIP_LABELS, ["clip_id", "annotator", *PATTERNS], labels_fix)
     except (ConfigError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

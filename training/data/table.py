@@ -6,8 +6,6 @@ One row per clip: clip_id, video_id, patient_id, period, role, start, end, n_rea
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -78,14 +76,3 @@ def fold_sets(table: pd.DataFrame, fold: int) -> dict[str, pd.DataFrame]:
             "internal_test": table[table["role"] == "internal_test"].reset_index(drop=True),
             "temporal": table[table["role"] == "temporal"].reset_index(drop=True)}
 
-
-def read_table(path: Path, columns: list[str], fix: str) -> pd.DataFrame:
-    """Read a Parquet table, naming the file and the fix when it or a column is missing."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: {fix}")
-    frame = pd.read_parquet(path)
-    lacking = sorted(set(columns) - set(frame.columns))
-    if lacking:
-        raise ValueError(f"{path}: column(s) {lacking} missing: {fix}")
-    return frame

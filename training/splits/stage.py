@@ -39,6 +39,7 @@ from luskit import paths
 from luskit.atomic import write_bytes_atomic, write_parquet_atomic
 from luskit.config import ConfigError, load_section, require
 from luskit.schema import PATTERNS
+from luskit.tables import read_table
 from training.splits import grouped, guards, report
 
 CONSENSUS = paths.CONSENSUS
@@ -95,24 +96,14 @@ class Inputs:
     previous: dict[str, str] | None  # patient_id -> role of a frozen split, or None
 
 
-def _read(path: Path, columns: list[str], fix: str) -> pd.DataFrame:
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path} not found: {fix}")
-    table = pd.read_parquet(path)
-    missing = sorted(set(columns) - set(table.columns))
-    if missing:
-        raise ValueError(f"{path}: column(s) {missing} missing: {fix}")
-    return table
-
-
 def read_inputs(params: SplitParams, manifest: Path = MANIFEST, consensus: Path = CONSENSUS) -> Inputs:
     """Read the manifest, the consensus labels and (unless reshuffle) the frozen previous split."""
-    clips = _read(manifest, ["clip_id", "video_id", "patient_id", "period", "cache_file"],
+    clips = read_table(manifest, ["clip_id", "video_id", "patient_id", "period", "cache_file"],
                   "run the clips stage first (luskit clips / dvc repro)")
-    labels = _read(consensus, ["clip_id", "pattern", "label"], "run the labels stage first (luskit labels / dvc repro)")
+    labels = read_table(consensus, ["clip_id", "pattern", "label"], "run the labels stage first (luskit labels / dvc repro)")
     previous = None
     if params.previous and not params.reshuffle:
-        table = _read(Path(params.previous), ["patient_id", "role"],
+        table = read_table(Path(params.previous), ["patient_id", "role"],
                       "set split.previous to a splits table frozen from artifacts/splits/splits.parquet, or to \"\"")
         try:
             previous = grouped.previous_roles(table)

@@ -26,8 +26,9 @@ import torch
 from luskit import paths
 from luskit.atomic import write_bytes_atomic
 from luskit.config import ConfigError, load_section, read_params
+from luskit.tables import read_table
 from training.data.dataset import ClipDataset, clip_bytes
-from training.data.table import SETS, clip_table, fold_sets, labels_array, read_table
+from training.data.table import SETS, clip_table, fold_sets, labels_array
 from training.train import build, checkpoint, distributed, predict
 from training.train.loop import Context, RunState, fit
 from training.train.params import RUNTIME_KEYS, TrainParams, model_config, resolved
