@@ -3,12 +3,14 @@ a decision is saved under the signed-in reviewer; missing optional artifacts giv
 
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 import pytest
 
 from labeling import reviews
 from labeling.app import queue_logic
-from tests.labeling_app.project import REPO
+from tests.labeling_app.project import REPO, copy_project
 from tests.labeling_app.helpers import REVIEWER, app_test, signed_in
 
 PAGES = {"queue": "views/queue.py", "clip": "views/clip.py", "agreement": "views/agreement.py",
@@ -142,8 +144,11 @@ def test_next_previous_slider_and_save_and_next(serve_as, fresh_store):
     at.button(key="prev").click().run()
     assert at.subheader[0].value == f"Clip {order[0]}"
 
-    at.slider(key=f"frame_{order[0]}").set_value(5).run()
-    assert "clip frame 5/" in " ".join(str(c) for c in at.get("image")[0].proto.imgs[0].caption.split("\n"))
+    manifest = pd.read_parquet(fresh_store / "artifacts" / "clips" / "manifest.parquet").set_index("clip_id")
+    last = int(manifest.loc[order[0], "n_real_frames"])  # the demo's first queued clip may be a 2-frame tail
+    at.slider(key=f"frame_{order[0]}").set_value(last).run()
+    caption = " ".join(str(c) for c in at.get("image")[0].proto.imgs[0].caption.split("\n"))
+    assert f"clip frame {last}/{last}" in caption
 
     at.radio(key=f"d_{order[0]}_consolidation").set_value("absent")
     at.button(key="save_next").click().run()
@@ -153,14 +158,17 @@ def test_next_previous_slider_and_save_and_next(serve_as, fresh_store):
     assert store[["clip_id", "pattern", "decision"]].values.tolist() == [[order[0], "Consolidation", "absent"]]
 
 
-def test_models_page_curves_from_stage_files_or_predictions(serve_as, app_project):
-    serve_as(app_project)
+def test_models_page_curves_from_stage_files_or_predictions(serve_as, app_project, tmp_path):
+    project = copy_project(app_project, tmp_path / "project")
+    for folder in (project / "artifacts" / "eval" / "plots").glob("*/temporal"):
+        shutil.rmtree(folder)  # no stage curve files for the temporal set: the page recomputes them
+    serve_as(project)
     at = signed_in()
     at.switch_page(PAGES["models"]).run()
     assert "artifacts/eval/plots" in texts(at.caption)  # validation: the stage's own curve files
     assert with_axis(at, "false positive rate") == 4  # one ROC chart per pattern
     at.selectbox(key="curve_set").select("temporal").run()
-    assert "recomputed from predictions.parquet" in texts(at.caption)  # the stage wrote none for temporal here
+    assert "recomputed from predictions.parquet" in texts(at.caption)  # removed above for temporal
     for kind, axis in (("PR", "recall (sensitivity)"), ("Calibration", "mean predicted probability")):
         at.button_group(key="curve_kind").set_value(kind).run()
         assert not at.exception and with_axis(at, axis) == 4
@@ -172,7 +180,11 @@ def test_models_page_curves_from_stage_files_or_predictions(serve_as, app_projec
 def test_clip_page_shows_the_stage_attention_figures(serve_as, app_project):
     serve_as(app_project)
     at = signed_in()
-    at.button(key="open_clip").click().run()  # the top-ranked clip: the fake stage drew its figures
+    figures = sorted((app_project / "artifacts" / "eval" / "figures" / "attention").glob("*_curves.png"))
+    assert figures, "the evaluate stage drew no attention figures"
+    at.query_params["clip"] = figures[0].name.removesuffix("_curves.png")
+    at.switch_page(PAGES["clip"]).run()
+    assert not at.exception
     assert len(at.expander) >= 1 and len(at.get("image")) >= 2 + 2  # frame, top-frame strip, two figures
 
 
