@@ -160,6 +160,32 @@ def test_committed_overrides_fit_the_repository_params():
         == ["bench"]
 
 
+def test_committed_pocus_training_profile_loads_and_builds_every_model(tmp_path):
+    """The merged params file is what `luskit train` reads in the POCUS workdir: its profile must validate and
+    every model of the training matrix must build from it (a profile that only fails after ingest would cost
+    the user the whole curation run)."""
+    import torch
+    import yaml
+
+    from luskit.pocus import OVERRIDES
+    from training.models import build_model
+    from training.train.params import model_config
+    from training.train.stage import load_params
+
+    base = yaml.safe_load((REPO / "params.yaml").read_text())
+    merged, _ = merge_params(base, yaml.safe_load(OVERRIDES.read_text()))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(merged))
+    params, name, length = load_params(tmp_path / "params.yaml", None)
+    assert name == "pocus" and length == 30
+    profile = params.profiles[name]
+    for model in params.models:
+        net = build_model(model, model_config(params, profile, model, length)).eval()
+        with torch.no_grad():
+            out = net(torch.rand(1, length, 1, profile.frame_size, profile.frame_size),
+                      torch.ones(1, length, dtype=torch.bool))
+        assert tuple(out["logits"].shape) == (1, len(PATTERNS)), model
+
+
 # ---- the real command on a subset of the real dataset -----------------------------------------------------------
 
 SUBSET = ("pocus_src2_pat40", "pocus_src16_pat40", "pocus_src2_pat36", "pocus_src16_pat8", "pocus_src16_pat9",
