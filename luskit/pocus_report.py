@@ -45,6 +45,27 @@ def one_class_roles(by_role: dict) -> list[str]:
     return found
 
 
+def headline_auroc(metrics: dict, level: str, set_name: str = "validation") -> dict:
+    """Per-pattern and macro AUROC with patient-bootstrap CIs of one model's evaluate metrics.json at `level`
+    (clip, video_max or video_mean), from the set's headline view (validation: all folds pooled)."""
+    body = metrics.get(set_name, {}).get(level, {})
+    view = body.get(body.get("headline", ""), {})
+    if not view or not view.get("n"):
+        return {}
+    pick = lambda m: {"auroc": m.get("auroc"), "ci": m.get("auroc_ci"), "n_pos": m.get("n_pos")}  # noqa: E731
+    return {"n": view["n"], "n_patients": view["n_patients"], "macro": pick(view["macro"]),
+            "patterns": {slug: pick(m) for slug, m in view["patterns"].items()}}
+
+
+def evaluation_headlines(workdir: Path) -> dict:
+    """{model: {level: headline_auroc}} for every model evaluate wrote, out-of-fold validation (pooled)."""
+    out = {}
+    for path in sorted((Path(workdir) / paths.EVAL).glob("*/metrics.json")):
+        metrics = json.loads(path.read_text())
+        out[path.parent.name] = {level: headline_auroc(metrics, level) for level in ("video_max", "clip")}
+    return out
+
+
 def pipeline_counts(workdir: Path) -> dict:
     """What the pipeline made in `workdir` so far: ingest, deidentify, clips, labels, split counts."""
     out: dict = {}
@@ -73,7 +94,17 @@ def pipeline_counts(workdir: Path) -> dict:
     if splits is not None and consensus is not None:
         by_role = role_pattern_counts(splits, consensus)
         out["split"] = {"roles": by_role, "one_class": one_class_roles(by_role)}
+    headlines = evaluation_headlines(workdir)
+    if headlines:
+        out["evaluate"] = headlines
     return out
+
+
+def _cell(entry: dict) -> str:
+    if entry.get("auroc") is None:
+        return "-"
+    ci = entry.get("ci")
+    return f"{entry['auroc']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
 def print_report(summary: dict) -> None:
@@ -107,6 +138,14 @@ def print_report(summary: dict) -> None:
                   f"positive/labelled clips: {pos}")
         for line in counts["split"]["one_class"]:
             print(f"  warning: {line}")
+    for model, levels in (counts.get("evaluate") or {}).items():
+        video = levels.get("video_max") or {}
+        if video:
+            cells = ", ".join(f"{slug} {_cell(e)}" for slug, e in video["patterns"].items())
+            print(f"  {model}: out-of-fold video-level AUROC (max pooling, {video['n']} videos, "
+                  f"{video['n_patients']} patients): macro {_cell(video['macro'])}; {cells}")
+    if counts.get("evaluate"):
+        print(f"luskit pocus: all tables in {Path(summary['workdir']) / paths.EVAL / 'comparison.md'}")
     if "exit_code" in summary:
         print(f"luskit pocus: summary in {Path(summary['workdir']) / 'pocus-summary.json'}")
     else:

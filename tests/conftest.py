@@ -15,6 +15,14 @@ REPO = Path(__file__).resolve().parents[1]
 EXTERNAL = REPO.parent / "shared" / "external"
 
 
+def pytest_collection_modifyitems(items):
+    """A test that needs the session's full demo run (directly or through app fixtures) is slow: the run
+    takes ~9 minutes, so `-m "not slow"` stays a quick loop."""
+    for item in items:
+        if "demo_project" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def external_dir() -> Path:
     """../shared/external (real recordings nobody here made); tests using it skip when it is absent."""
