@@ -170,7 +170,7 @@ def latest_per_annotator(records: pd.DataFrame, ranges: pd.DataFrame,
     """
     rank = {name: i for i, name in enumerate(snapshot_order)}
     rec = records.assign(_rank=records["snapshot"].map(rank),
-                         _time=pd.to_datetime(records["updated_at"], utc=True, errors="coerce"),
+                         _time=pd.to_datetime(records["updated_at"], utc=True, errors="coerce", format="ISO8601"),
                          _id=pd.to_numeric(records["annotation_id"], errors="coerce"))
     rec = rec.sort_values(["_rank", "_time", "_id"], na_position="first", kind="stable")
     rec = rec.drop_duplicates(["video_id", "annotator"], keep="last")

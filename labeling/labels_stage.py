@@ -1,5 +1,9 @@
 """The `labels` stage: data/annotations + data/reviews + data/reference + the clip manifest -> artifacts/labels/.
 
+Reviewer decisions come from the review app's store (data/reviews/decisions.sqlite, labeling/reviews.py) and
+from Label Studio adjudication pulls (data/reviews/label-studio/, labeling/adjudication.py), one vote per
+reviewer, clip and pattern.
+
 Outputs (paths.LABELS):
 - annotations.parquet: every kept range (video_id, patient_id, annotator, pattern, start, end
   1-based inclusive, snapshot), excluded videos included (quality.parquet says which).
@@ -35,6 +39,7 @@ import pandas as pd
 from labeling import clip_labels as cl
 from labeling import consensus as cs
 from labeling import report, reviews
+from labeling.adjudication import merge_latest, read_adjudications
 from labeling.annotations import SnapshotError, read_annotations, video_exclusions
 from luskit import paths
 from luskit.atomic import write_bytes_atomic, write_parquet_atomic
@@ -80,14 +85,15 @@ class Inputs:
     ranges: pd.DataFrame
     snapshots: list[str]
     manifest: pd.DataFrame
-    decisions: pd.DataFrame  # reviews.read_decisions
+    decisions: pd.DataFrame  # reviews.read_decisions (the review app's store)
+    adjudications: pd.DataFrame  # adjudication.read_adjudications (Label Studio adjudication pulls)
     truth: pd.DataFrame | None  # video_id, pattern, start, end
     gold_videos: list[str]
 
 
 def read_inputs(params: LabelsParams, annotations_dir: Path = paths.ANNOTATIONS,
                 manifest: Path = paths.CLIP_MANIFEST, reviews_db: Path = reviews.DEFAULT_DB,
-                reference: Path = paths.REFERENCE) -> Inputs:
+                reference: Path = paths.REFERENCE, adjudications: Path = paths.LS_ADJUDICATIONS) -> Inputs:
     """Read everything the stage needs; errors name the missing input and the command that makes it."""
     records, ranges, names = read_annotations(annotations_dir, params.snapshots)
     if not Path(manifest).exists():
@@ -102,7 +108,8 @@ def read_inputs(params: LabelsParams, annotations_dir: Path = paths.ANNOTATIONS,
             raise ValueError(f"{truth_path}: unknown pattern(s) {unknown}; rename them to {list(PATTERNS)}")
         listed = pd.read_parquet(list_path, columns=["video_id"]) if list_path.exists() else truth
         gold_videos = sorted(listed["video_id"].astype(str).unique())
-    return Inputs(records, ranges, names, clips, reviews.read_decisions(reviews_db), truth, gold_videos)
+    return Inputs(records, ranges, names, clips, reviews.read_decisions(reviews_db),
+                  read_adjudications(adjudications, params.snapshots), truth, gold_videos)
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,7 @@ def run(inputs: Inputs, params: LabelsParams) -> Result:
     pairs = inputs.records[inputs.records["video_id"].isin(lengths.index)]
     frames = cl.frame_ratings(pairs, inputs.ranges, lengths, patients)
     clips = cl.clip_ratings(frames, inputs.manifest, params.min_overlap_frames)
-    latest = reviews.latest_decisions(inputs.decisions)
+    latest = merge_latest(reviews.latest_decisions(inputs.decisions), inputs.adjudications)
     resolved = reviews.resolve_reviewers(latest)
     chosen, base = _consensus_tables(frames, clips, inputs, params, resolved)
     gold_f = _gold_frames(inputs, lengths, patients)
@@ -253,6 +260,7 @@ def _inputs_summary(inputs, excluded, lengths, missing, clips, resolved, frames,
             "ranges_past_video_end": int(len(cl.ranges_outside(inputs.ranges, lengths))),
             "patient_id_mismatches": mismatches,
             "review_decisions": int(len(inputs.decisions)),
+            "label_studio_adjudications": int(len(inputs.adjudications)),
             "reviewed_clip_patterns_not_in_labels": int((~resolved["clip_id"].isin(known_clips)).sum())}
 
 

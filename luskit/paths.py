@@ -11,6 +11,7 @@ RAW = DATA / "raw"  # PHI lives here and nowhere else
 ANNOTATIONS = DATA / "annotations"  # Label Studio full-JSON snapshots, one file per pull
 REFERENCE = DATA / "reference"  # synthetic ground truth (demo only); pseudonymous ids only
 REVIEWS = DATA / "reviews"  # reviewer decisions from the review app
+LS_ADJUDICATIONS = REVIEWS / "label-studio"  # pulls of the Label Studio adjudication project
 
 TRUTH = REFERENCE / "truth.parquet"
 TRUTH_VIDEOS = REFERENCE / "videos.parquet"

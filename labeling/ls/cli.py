@@ -168,7 +168,7 @@ def pull(
     from labeling.ls.projects import ADJUDICATION, TIMELINE_ROLES
 
     roles = (ADJUDICATION,) if adjudication else TIMELINE_ROLES
-    folder = out or (_root() / "data" / ("reviews/label-studio" if adjudication else "annotations"))
+    folder = out or (_root() / (paths.LS_ADJUDICATIONS if adjudication else paths.ANNOTATIONS))
     ls = _connect(port)
     try:
         path, summary = pull_mod.pull_round(ls, round_name, folder, roles, "-adjudication" if adjudication else "")

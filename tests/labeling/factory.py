@@ -48,3 +48,20 @@ def manifest(videos: list[tuple[str, str, int]], length: int = 10, overlap: int 
     table = pd.DataFrame([{"video_id": v, "patient_id": p, "period": period, "n_frames": n, "fps": 30.0}
                           for v, p, n in videos])
     return build_manifest(table, ClipParams(length=length, overlap=overlap))
+
+
+def adjudication(ann_id: int, who, ticked: list[str], quality: str | None = "usable",
+                 updated_at: str = "2024-12-01T12:00:00Z", cancelled: bool = False) -> dict:
+    """One annotation of the clip-level Choices project (labeling/ls/configs/clip_choices.xml)."""
+    result = [{"type": "choices", "from_name": LS_PATTERNS, "to_name": LS_VIDEO, "id": f"p{ann_id}",
+               "value": {"choices": ticked}, "origin": "manual"}] if ticked else []
+    if quality is not None:
+        result.append({"type": "choices", "from_name": LS_QUALITY, "to_name": LS_VIDEO, "id": f"q{ann_id}",
+                       "value": {"choices": [quality]}, "origin": "manual"})
+    return {"id": ann_id, "completed_by": user(who) if isinstance(who, str) else who, "result": result,
+            "was_cancelled": cancelled, "created_at": updated_at, "updated_at": updated_at, "project": 9}
+
+
+def clip_task(task_id: int, clip_id: str, video_id: str, annotations: list[dict], project: int = 9) -> dict:
+    return {"id": task_id, "data": {"video": ls_video_url(video_id), "video_id": video_id, "clip_id": clip_id,
+                                    "start": 1, "end": 10}, "annotations": annotations, "project": project}

@@ -73,6 +73,15 @@ def test_latest_annotation_per_annotator_wins_within_and_across_snapshots():
     assert rng[["annotator", "start", "end"]].to_numpy().tolist() == [[R1, 2, 6]]
 
 
+def test_updated_at_with_and_without_fractional_seconds_compare_as_times():
+    # Label Studio writes microseconds; other exports may not. Parsed with one inferred format, the other
+    # kind became NaT and sorted first, so an older annotation could win.
+    t = [task(1, "V1", "P1", [annotation(1, R1, {"A-lines": [(1, 5)]}, updated_at="2024-01-01T00:00:00.500000Z"),
+                              annotation(2, R1, {"A-lines": [(7, 9)]}, updated_at="2024-03-01T00:00:00Z")])]
+    rec, rng = latest_per_annotator(*parse_export(t, "s.json"), ["s.json"])
+    assert rec["annotation_id"].tolist() == [2] and rng["start"].tolist() == [7]
+
+
 def test_same_time_ties_break_on_annotation_id():
     t = [task(1, "V1", "P1", [annotation(5, R1, {"A-lines": [(1, 5)]}), annotation(4, R1, {"A-lines": [(7, 9)]})])]
     rec, rng = latest_per_annotator(*parse_export(t, "s.json"), ["s.json"])

@@ -15,7 +15,7 @@ from labeling import labels_stage, reviews
 from luskit import paths
 from luskit.config import ConfigError, load_section
 from luskit.schema import PATTERNS
-from tests.labeling.factory import annotation, manifest, task, write_snapshot
+from tests.labeling.factory import adjudication, annotation, clip_task, manifest, task, write_snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 R1, R2, BOSS = "r1@x.invalid", "r2@x.invalid", "boss@x.invalid"
@@ -151,6 +151,24 @@ def test_reviewer_decisions_override_the_consensus(tmp_path, monkeypatch):
     row = t["disagreements"].set_index(["clip_id", "pattern"]).loc[("P1_VB_c000", "A-lines")]
     assert bool(row["reviewed"]) and row["reason"] == "annotators disagree"  # now it agrees with gold
     assert metrics["consensus"]["n_from_review"] == 1 and metrics["inputs"]["review_decisions"] == 1
+
+
+def test_label_studio_adjudications_override_the_consensus_like_app_decisions(tmp_path, monkeypatch):
+    root = _tiny(tmp_path)
+    pull = [clip_task(1, "P1_VB_c000", "P1_VB", [adjudication(1, BOSS, ["Consolidation"])]),
+            clip_task(2, "P2_VC_c000", "P2_VC", [adjudication(2, R1, [], quality="exclude: blurred")])]
+    write_snapshot(root / paths.LS_ADJUDICATIONS, "20241201T120000Z-adjudication.json", pull)
+    metrics, t = _run(root, monkeypatch)
+    cons = t["consensus"].set_index(["clip_id", "pattern"])
+    assert cons.loc[("P1_VB_c000", "A-lines"), "label"] == 0  # r1 alone saw A-lines; the reviewer ticked none
+    assert cons.loc[("P1_VB_c000", "A-lines"), "provenance"] == f"review (absent: {BOSS})"
+    assert cons.loc[("P1_VB_c000", "Consolidation"), "label"] == 1
+    assert "reviewers undecided (cannot_tell: " in cons.loc[("P2_VC_c000", "Pleural effusion"), "provenance"]
+    assert metrics["inputs"]["label_studio_adjudications"] == 8 and metrics["inputs"]["review_decisions"] == 0
+    # An app decision of the same reviewer, made later, replaces the Label Studio one.
+    reviews.record_decision(BOSS, "P1_VB", "P1_VB_c000", "A-lines", "present", db=root / reviews.DEFAULT_DB)
+    _, t = _run(root, monkeypatch)
+    assert t["consensus"].set_index(["clip_id", "pattern"]).loc[("P1_VB_c000", "A-lines"), "label"] == 1
 
 
 def test_other_consensus_methods_and_missing_ties(tmp_path, monkeypatch):

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from curation.clips import ClipParams, build_manifest
+from labeling.adjudication import read_adjudications
 from labeling.ls import client, projects, pull, push
 from tests.labeling_ls.helpers import decode_frame_numbers, parse_ranges, ranges_result
 
@@ -87,3 +89,10 @@ def test_adjudication_clips_keep_their_frames(ls_server, tmp_path):
         assert (snap[row.clip_id]["data"]["start"], snap[row.clip_id]["data"]["end"]) == (row.start, row.end)
     (ann,) = snap[clips["clip_id"].iloc[1]]["annotations"]
     assert ann["result"][0]["value"]["choices"] == ["B-lines", "Pleural effusion"]
+    # The real export reads back as one reviewer's decisions on that clip (what the labels stage merges).
+    decisions = read_adjudications(tmp_path)
+    assert set(decisions["clip_id"]) == {clips["clip_id"].iloc[1]}
+    assert set(decisions["reviewer"]) == {"adj@test.luskit.invalid"}
+    assert dict(zip(decisions["pattern"], decisions["decision"])) == {
+        "A-lines": "absent", "B-lines": "present", "Consolidation": "absent", "Pleural effusion": "present"}
+    assert pd.to_datetime(decisions["timestamp"], utc=True, format="ISO8601").notna().all()
