@@ -166,6 +166,7 @@ def pull(
     from labeling.ls import client
     from labeling.ls import pull as pull_mod
     from labeling.ls.projects import ADJUDICATION, TIMELINE_ROLES
+    from luskit import paths
 
     roles = (ADJUDICATION,) if adjudication else TIMELINE_ROLES
     folder = out or (_root() / (paths.LS_ADJUDICATIONS if adjudication else paths.ANNOTATIONS))

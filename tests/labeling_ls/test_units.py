@@ -147,3 +147,18 @@ def test_luskit_label_is_wired():
     assert res.exit_code == 0
     for command in ("serve", "stop", "status", "init", "push", "pull"):
         assert command in res.output
+
+
+@pytest.mark.parametrize("extra", [[], ["--adjudication"]])
+def test_pull_without_out_resolves_its_folder_then_needs_a_server(tmp_path, monkeypatch, extra):
+    """The default snapshot folder is worked out before connecting: with no server and no credentials the
+    command must stop with the credentials message (exit 2), not crash on the way."""
+    from labeling.ls.cli import label_app
+
+    (tmp_path / "params.yaml").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    for key in ("LUSKIT_LS_URL", "LUSKIT_LS_TOKEN", "LABEL_STUDIO_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    res = CliRunner().invoke(label_app, ["pull", *extra, "--port", "1"])
+    assert res.exit_code == 2, (res.output, res.exception)
+    assert "error:" in res.output and not list(tmp_path.rglob("*.json"))
