@@ -24,8 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from labeling.annotations import (SnapshotError, annotator_name, load_snapshot, select_snapshots,
-                                  snapshot_source)
+from labeling.annotations import SnapshotError, kept_annotations, load_snapshot, select_snapshots, snapshot_source
 from labeling.reviews import COLUMNS
 from luskit.schema import LS_PATTERNS, LS_QUALITY, PATTERNS, QUALITY_EXCLUDE, QUALITY_USABLE
 
@@ -61,24 +60,12 @@ def parse_adjudication(tasks: list[dict], snapshot: str) -> pd.DataFrame:
     Returns reviews.COLUMNS plus `snapshot` (one row per annotation and pattern; `id` is the annotation id).
     """
     rows = []
-    for k, task in enumerate(tasks):
-        data = task.get("data") or {}
-        clip_id, video_id = data.get("clip_id"), data.get("video_id")
-        if not clip_id or not video_id:
-            raise SnapshotError(f"{snapshot}: task {task.get('id', k)} has no data.clip_id / data.video_id: this is "
-                                "not an adjudication pull; timeline pulls belong in data/annotations/")
-        for ann in task.get("annotations") or []:
-            if ann.get("was_cancelled"):
-                continue
-            where = f"{snapshot}: task {task.get('id', k)} (clip {clip_id}), annotation {ann.get('id')}"
-            try:
-                reviewer = annotator_name(ann.get("completed_by"))
-            except ValueError as err:
-                raise SnapshotError(f"{where}: {err}") from None
-            when = ann.get("updated_at") or ann.get("created_at") or ""
-            for pattern, decision in annotation_decisions(ann.get("result") or [], where).items():
-                rows.append((ann.get("id"), reviewer, str(when), str(video_id), str(clip_id), pattern, decision,
-                             f"{SOURCE} {snapshot}", SOURCE, snapshot))
+    missing = "this is not an adjudication pull (timeline pulls belong in data/annotations/)"
+    for _, data, ann, reviewer, where in kept_annotations(tasks, snapshot, "clip_id", missing):
+        when = str(ann.get("updated_at") or ann.get("created_at") or "")
+        for pattern, decision in annotation_decisions(ann.get("result") or [], where).items():
+            rows.append((ann.get("id"), reviewer, when, str(data["video_id"]), str(data["clip_id"]), pattern,
+                         decision, f"{SOURCE} {snapshot}", SOURCE, snapshot))
     return pd.DataFrame.from_records(rows, columns=[*COLUMNS, "snapshot"])
 
 

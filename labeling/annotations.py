@@ -128,34 +128,45 @@ def _quality_of(result: list[dict], where: str) -> str | None:
     return None
 
 
+def kept_annotations(tasks: list[dict], snapshot: str, key: str, missing: str
+                     ) -> Iterable[tuple[object, dict, dict, str, str]]:
+    """(task id, task data, annotation, annotator, where) of every non-cancelled annotation of one export.
+
+    Every task must carry data.video_id and data[`key`] (else SnapshotError with `missing` as the fix);
+    `where` names the snapshot, task, key and annotation for error messages.
+    """
+    if not isinstance(tasks, list):
+        raise SnapshotError(f"{snapshot}: expected a JSON list of tasks (Label Studio full JSON export)")
+    for k, task in enumerate(tasks):
+        data, task_id = task.get("data") or {}, task.get("id", k)
+        for field in dict.fromkeys((key, "video_id")):
+            if not data.get(field):
+                raise SnapshotError(f"{snapshot}: task {task_id} has no data.{field}; {missing}")
+        for ann in task.get("annotations") or []:
+            if ann.get("was_cancelled"):
+                continue
+            unit = key.removesuffix("_id")
+            where = f"{snapshot}: task {task_id} ({unit} {data[key]}), annotation {ann.get('id')}"
+            try:
+                annotator = annotator_name(ann.get("completed_by"))
+            except ValueError as err:
+                raise SnapshotError(f"{where}: {err}") from None
+            yield task_id, data, ann, annotator, where
+
+
 def parse_export(tasks: list[dict], snapshot: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All non-cancelled annotations of one export: (records, ranges), columns as in the module doc.
 
     `snapshot` is the snapshot's name (e.g. its file name), carried into both tables.
     """
-    if not isinstance(tasks, list):
-        raise SnapshotError(f"{snapshot}: expected a JSON list of tasks (Label Studio full JSON export)")
     records, ranges = [], []
-    for k, task in enumerate(tasks):
-        data = task.get("data") or {}
-        video_id = data.get("video_id")
-        if not video_id:
-            raise SnapshotError(f"{snapshot}: task {task.get('id', k)} has no data.video_id; push tasks with "
-                                "`luskit label push`, which sets it")
-        for ann in task.get("annotations") or []:
-            if ann.get("was_cancelled"):
-                continue
-            where = f"{snapshot}: task {task.get('id', k)} (video {video_id}), annotation {ann.get('id')}"
-            try:
-                annotator = annotator_name(ann.get("completed_by"))
-            except ValueError as err:
-                raise SnapshotError(f"{where}: {err}") from None
-            result = ann.get("result") or []
-            records.append((str(video_id), data.get("patient_id"), data.get("fps"), annotator,
-                            _quality_of(result, where), snapshot, task.get("id", k), ann.get("id"),
-                            ann.get("updated_at") or ann.get("created_at")))
-            ranges.extend((str(video_id), data.get("patient_id"), annotator, p, s, e, snapshot, ann.get("id"))
-                          for p, s, e in _ranges_of(result, where))
+    for task_id, data, ann, annotator, where in kept_annotations(
+            tasks, snapshot, "video_id", "push tasks with `luskit label push`, which sets it"):
+        video_id, result = str(data["video_id"]), ann.get("result") or []
+        records.append((video_id, data.get("patient_id"), data.get("fps"), annotator, _quality_of(result, where),
+                        snapshot, task_id, ann.get("id"), ann.get("updated_at") or ann.get("created_at")))
+        ranges.extend((video_id, data.get("patient_id"), annotator, p, s, e, snapshot, ann.get("id"))
+                      for p, s, e in _ranges_of(result, where))
     rec = pd.DataFrame.from_records(records, columns=list(RECORD_COLUMNS))
     rng = pd.DataFrame.from_records(ranges, columns=[*RANGE_COLUMNS, "annotation_id"])
     return rec, rng

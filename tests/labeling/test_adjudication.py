@@ -36,7 +36,8 @@ def test_ticked_is_present_unticked_absent_and_an_unreadable_clip_cannot_be_told
 @pytest.mark.parametrize("task, match", [
     (clip_task(1, "V_c000", "V", [adjudication(1, BOSS, ["Pneumothorax"])]), "unknown pattern.*Pneumothorax"),
     (clip_task(1, "V_c000", "V", [adjudication(1, BOSS, [], quality="fine")]), "quality 'fine'"),
-    ({"id": 7, "data": {"video_id": "V"}, "annotations": []}, "task 7 has no data.clip_id.*data/annotations"),
+    ({"id": 7, "data": {"video_id": "V"}, "annotations": []},
+     "task 7 has no data.clip_id; this is not an adjudication pull.*data/annotations"),
 ])
 def test_bad_pulls_name_the_file_and_the_fix(task, match):
     with pytest.raises(SnapshotError, match=f"bad.json: .*{match}"):
