@@ -53,6 +53,10 @@ SEEK_JS = """<script>
   const attach = (v, cfg) => {
     for (const [name, fn] of Object.entries(v._luskit || {})) v.removeEventListener(name, fn);
     Object.assign(v.dataset, {clip: cfg.clip, clipStart: String(cfg.start), clipEnd: String(cfg.end)});
+    // Chromium sometimes leaves the first seek of a preload=metadata video pending for good (readyState 1,
+    // network idle, a blank player), seen on a clip at the very end of its video. The de-identified videos
+    // are small: fetch them whole, and re-issue a seek that stalls (the watcher below).
+    v.preload = 'auto';
     // armed: the clip's first seek happened (again after a new source loads); played: play was pressed.
     let armed = false, played = !v.paused;
     const keep = () => {
@@ -73,6 +77,9 @@ SEEK_JS = """<script>
     const all = document.querySelectorAll('video[data-testid="stVideo"], [data-testid="stVideo"] video');
     const v = all[all.length - 1];
     if (v && v._luskitCfg !== window.__luskitClip) attach(v, window.__luskitClip);
+    if (!v) return;
+    v._luskitStall = v.seeking && v.networkState === 1 ? (v._luskitStall || 0) + 1 : 0;
+    if (v._luskitStall === 10) { v._luskitStall = 0; v.currentTime = v.currentTime; }  // stalled for 1 s
   }, 100);
 })();
 </script>"""

@@ -78,6 +78,22 @@ def new_page(browser, url: str, hosts: set):
     return page
 
 
+def wait_ready(page, clip: str, shots: Shots) -> None:
+    """Wait until the clip's video is loaded and positioned; on a timeout, fail with what the page shows
+    (one fresh-clone run timed out here after sign-in and could not be reproduced: keep the evidence)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(READY, arg=clip)
+    except PlaywrightTimeout:
+        shot = shots.take(page, f"not-ready-{clip}")
+        state = page.evaluate("() => { const v = document.querySelector('video'); return v && "
+                              "{ready: v.readyState, clip: v.dataset.clip, t: v.currentTime, "
+                              "start: v.dataset.clipStart, error: v.error && v.error.code}; }")
+        pytest.fail(f"clip {clip} not ready at {page.url}: video {state}; screenshot {shot}; page text: "
+                    f"{page.inner_text('body')[:1500]!r}")
+
+
 def pick_decision(page, pattern: str, decision: str, note: str = "") -> None:
     group = page.get_by_role("radiogroup", name=pattern)
     group.get_by_text(decision, exact=True).click()
@@ -110,7 +126,7 @@ def test_review_a_clip_end_to_end(project, browser, tmp_path):
         shots.take(page, "review-01-queue")
 
         page.get_by_role("button", name="Open clip").click()
-        page.wait_for_function(READY, arg=first)
+        wait_ready(page, first, shots)
         state = page.evaluate(VIDEO)
         clip = pd.read_parquet(project / "artifacts" / "clips" / "manifest.parquet").set_index("clip_id").loc[first]
         assert state["start"] == pytest.approx(clip["start"] / clip["fps"], abs=1e-6)
@@ -138,7 +154,7 @@ def test_review_a_clip_end_to_end(project, browser, tmp_path):
         page.evaluate("() => document.activeElement.blur()")
         page.keyboard.press("n")  # keyboard: next clip
         page.wait_for_url(f"**clip={order[1]}")
-        page.wait_for_function(READY, arg=order[1])
+        wait_ready(page, order[1], shots)
 
         for name in ("Agreement", "Models", "Data"):
             page.get_by_role("link", name=name).click()
@@ -185,7 +201,7 @@ def test_an_exposed_app_shows_nothing_before_login(project, browser, tmp_path):
         shots.take(page, "review-06-login-refused")
         page.get_by_role("textbox", name="Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_function(READY, arg=clip)  # the deep link opens once signed in
+        wait_ready(page, clip, shots)  # the deep link opens once signed in
         pick_decision(page, "Pleural effusion", "cannot tell")
         page.get_by_role("button", name="Save decisions").click()
         page.get_by_text(f"Saved 1 decision(s) on {clip} as rev@example.org.").wait_for()
