@@ -137,6 +137,7 @@ def kept_annotations(tasks: list[dict], snapshot: str, key: str, missing: str
     """
     if not isinstance(tasks, list):
         raise SnapshotError(f"{snapshot}: expected a JSON list of tasks (Label Studio full JSON export)")
+    unit = key.removesuffix("_id")
     for k, task in enumerate(tasks):
         data, task_id = task.get("data") or {}, task.get("id", k)
         for field in dict.fromkeys((key, "video_id")):
@@ -145,7 +146,6 @@ def kept_annotations(tasks: list[dict], snapshot: str, key: str, missing: str
         for ann in task.get("annotations") or []:
             if ann.get("was_cancelled"):
                 continue
-            unit = key.removesuffix("_id")
             where = f"{snapshot}: task {task_id} ({unit} {data[key]}), annotation {ann.get('id')}"
             try:
                 annotator = annotator_name(ann.get("completed_by"))

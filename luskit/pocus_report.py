@@ -52,9 +52,12 @@ def headline_auroc(metrics: dict, level: str, set_name: str = "validation") -> d
     view = body.get(body.get("headline", ""), {})
     if not view or not view.get("n"):
         return {}
-    pick = lambda m: {"auroc": m.get("auroc"), "ci": m.get("auroc_ci"), "n_pos": m.get("n_pos")}  # noqa: E731
-    return {"n": view["n"], "n_patients": view["n_patients"], "macro": pick(view["macro"]),
-            "patterns": {slug: pick(m) for slug, m in view["patterns"].items()}}
+    return {"n": view["n"], "n_patients": view["n_patients"], "macro": _auroc_entry(view["macro"]),
+            "patterns": {slug: _auroc_entry(m) for slug, m in view["patterns"].items()}}
+
+
+def _auroc_entry(metrics: dict) -> dict:
+    return {"auroc": metrics.get("auroc"), "ci": metrics.get("auroc_ci"), "n_pos": metrics.get("n_pos")}
 
 
 def evaluation_headlines(workdir: Path) -> dict:
