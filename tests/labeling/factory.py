@@ -15,15 +15,19 @@ def user(email: str, uid: int = 2) -> dict:
     return {"id": uid, "email": email, "first_name": "", "last_name": ""}
 
 
+def _quality(ann_id: int, quality: str | None) -> list[dict]:
+    """The quality Choices region (none when `quality` is None: the annotator left it empty)."""
+    return [] if quality is None else [{"type": "choices", "from_name": LS_QUALITY, "to_name": LS_VIDEO,
+                                        "id": f"q{ann_id}", "value": {"choices": [quality]}, "origin": "manual"}]
+
+
 def annotation(ann_id: int, who, ranges: dict[str, list[tuple[int, int]]] | None = None, quality: str | None = "usable",
                updated_at: str = "2024-11-30T12:00:00Z", cancelled: bool = False) -> dict:
     """One annotation; `who` is an e-mail (expanded user) or an int (bare id, as without expansion)."""
     result = [{"type": "timelinelabels", "from_name": LS_PATTERNS, "to_name": LS_VIDEO, "id": f"r{ann_id}{p}{k}",
                "value": {"ranges": [{"start": s, "end": e}], "timelinelabels": [p]}, "origin": "manual"}
               for p, rs in (ranges or {}).items() for k, (s, e) in enumerate(rs)]
-    if quality is not None:
-        result.append({"type": "choices", "from_name": LS_QUALITY, "to_name": LS_VIDEO, "id": f"q{ann_id}",
-                       "value": {"choices": [quality]}, "origin": "manual"})
+    result += _quality(ann_id, quality)
     return {"id": ann_id, "completed_by": user(who) if isinstance(who, str) else who, "result": result,
             "was_cancelled": cancelled, "ground_truth": False, "created_at": updated_at, "updated_at": updated_at,
             "task": 0, "project": 1}
@@ -55,9 +59,7 @@ def adjudication(ann_id: int, who, ticked: list[str], quality: str | None = "usa
     """One annotation of the clip-level Choices project (labeling/ls/configs/clip_choices.xml)."""
     result = [{"type": "choices", "from_name": LS_PATTERNS, "to_name": LS_VIDEO, "id": f"p{ann_id}",
                "value": {"choices": ticked}, "origin": "manual"}] if ticked else []
-    if quality is not None:
-        result.append({"type": "choices", "from_name": LS_QUALITY, "to_name": LS_VIDEO, "id": f"q{ann_id}",
-                       "value": {"choices": [quality]}, "origin": "manual"})
+    result += _quality(ann_id, quality)
     return {"id": ann_id, "completed_by": user(who) if isinstance(who, str) else who, "result": result,
             "was_cancelled": cancelled, "created_at": updated_at, "updated_at": updated_at, "project": 9}
 

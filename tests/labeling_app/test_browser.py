@@ -79,8 +79,8 @@ def new_page(browser, url: str, hosts: set):
 
 
 def wait_ready(page, clip: str, shots: Shots) -> None:
-    """Wait until the clip's video is loaded and positioned; on a timeout, fail with what the page shows
-    (one fresh-clone run timed out here after sign-in and could not be reproduced: keep the evidence)."""
+    """Wait until the clip's video is loaded and positioned; on a timeout, fail with the video's state, the
+    page text and a screenshot (a stalled seek once showed up here only as a bare timeout)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
