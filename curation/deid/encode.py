@@ -11,7 +11,12 @@ Format choices and their reasons:
 - `+faststart`: the moov box before mdat, so a browser can start playing before the download ends.
 - No metadata: container/stream tags emptied, `fflags +bitexact` (no "Lavf..." encoder tag, no
   creation time), and the x264 version/options SEI removed with the `filter_units` bitstream filter.
-- One encoder thread: identical frames give identical bytes (DVC caches and reviewers can rely on it).
+- Identical frames give identical bytes, on any machine (DVC caches, the cross-machine lock check and the
+  release sign-off, which binds to an output's sha256, rely on it): one encoder thread, and x264's
+  `cpu-independent` mode. Without it x264 picks CPU-specific SIMD code for the macroblock-tree rate
+  control, and that path is not even stable within one process: on an AVX-512 EPYC 3-9 % of repeated
+  encodes of the same frames came out different (all from mbtree: `mbtree=0` or `cpu-independent=1`
+  gave 1,200 of 1,200 identical; `aq-mode=0` did not).
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ def fps_fraction(fps: float) -> Fraction:
 def x264_options(crf: int, gop: int) -> dict[str, str]:
     """The libx264 options of every output video (see the module docstring; bench/ encodes with them too)."""
     return {"crf": str(crf), "preset": PRESET, "g": str(gop), "keyint_min": str(gop),
-            "sc_threshold": "0", "bf": "0", "threads": "1", "flags": "+bitexact"}
+            "sc_threshold": "0", "bf": "0", "threads": "1", "flags": "+bitexact",
+            "x264-params": "cpu-independent=1"}
 
 
 def even_shape(height: int, width: int) -> tuple[int, int]:
