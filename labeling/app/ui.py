@@ -12,7 +12,9 @@ from labeling.app.settings import ENV_AUTH_FILE, ENV_PARAMS, ENV_PROJECT, Projec
 
 REVIEWER = "reviewer"  # session key: the identity decisions are recorded under
 MODE = "auth_mode"  # session key: how that identity was established ('login' or 'pick')
-SEEN = "last_seen"  # session key: UTC epoch seconds of the session's last run (idle expiry)
+# Session key: [UTC epoch s] when the session was last active, a list mutated in place, so that app.py can
+# mark the end of a run even after st.stop() (st calls then fail; a list assignment does not).
+SEEN = "last_seen"
 EXPIRED = "expired"  # session key: set when an idle session was signed out (the sign-in page says so)
 
 
@@ -62,13 +64,19 @@ def access_mode(proj: Project) -> str:
     return "pick"
 
 
+def activity() -> list[float]:
+    """The session's last-active time, [UTC epoch s] (0.0 before the first run); app.py updates it in place."""
+    return st.session_state.setdefault(SEEN, [0.0])
+
+
 def reviewer(proj: Project) -> str | None:
     """The session's reviewer, or None: a name picked on loopback does not count once accounts exist, and
-    a session idle for longer than review.idle_timeout_s is signed out."""
+    a session idle for longer than review.idle_timeout_s (since its last run ended) is signed out."""
     who = st.session_state.get(REVIEWER)
-    now, seen = time.time(), st.session_state.get(SEEN)
-    st.session_state[SEEN] = now
-    if who and seen is not None and now - seen > proj.params.idle_timeout_s:
+    seen = activity()
+    now = time.time()
+    idle, seen[0] = now - seen[0], now
+    if who and idle > proj.params.idle_timeout_s:
         sign_out()
         st.session_state[EXPIRED] = True
         return None
@@ -81,7 +89,7 @@ def reviewer(proj: Project) -> str | None:
 def sign_in(who: str, mode: str) -> None:
     st.session_state[REVIEWER] = who
     st.session_state[MODE] = mode
-    st.session_state[SEEN] = time.time()
+    activity()[0] = time.time()
     st.session_state.pop(EXPIRED, None)
 
 
