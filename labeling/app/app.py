@@ -9,6 +9,8 @@ No icons: Streamlit fetches an icon page's favicon from fonts.gstatic.com, and t
 nobody but its own server.
 """
 
+import time
+
 import streamlit as st
 
 from labeling.app import ui
@@ -29,4 +31,8 @@ else:
     pages = [st.Page(script, title=title, url_path=path, default=path == "queue") for script, title, path in PAGES]
     page = st.navigation(pages)
     ui.sidebar(project, who)
-    page.run()
+    seen = ui.activity()
+    try:
+        page.run()
+    finally:
+        seen[0] = time.time()  # idle time (review.idle_timeout_s) counts from the end of the last run

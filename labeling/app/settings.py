@@ -25,6 +25,7 @@ DEFAULT_PRIMARY_MODEL = "luvnet"
 # it gets near a path.
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}$")
+HOST_RE = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9.:-]{0,252})$")  # a lower-case name, IPv4 or bare IPv6; *.sub ok
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,28 @@ class ReviewParams:
     primary_model: str = ""  # the model whose probability and attention are shown; "" = evaluate.primary_model
     auth_file: str = ""  # reviewer accounts (hashed passwords); "" = $LUSKIT_REVIEW_AUTH_FILE or .luskit/...
     top_frames: int = 5  # frames highlighted per pattern in the attention chart
+    # Who may reach the app (doors.py): host names beyond loopback the browser may use (a proxy's public name,
+    # this machine's name); a declared TLS-terminating proxy (then accounts are required); plain-HTTP override.
+    allowed_hosts: tuple[str, ...] = ()
+    behind_proxy: bool = False
+    insecure_http: bool = False
+    # Sign-in (auth.py, throttle.py): idle sessions expire; password checks per window, per account and client.
+    idle_timeout_s: float = 1800.0
+    login_window_s: float = 600.0
+    login_attempts: int = 10
+    login_attempts_per_client: int = 30
 
     def __post_init__(self) -> None:
         require(1 <= self.port <= 65535, f"port={self.port}: use 1-65535")
         require(self.top_frames >= 1, f"top_frames={self.top_frames}: use 1 or more")
+        require(self.idle_timeout_s > 0, f"idle_timeout_s={self.idle_timeout_s}: use a positive number of seconds")
+        require(self.login_window_s > 0, f"login_window_s={self.login_window_s}: use a positive number of seconds")
+        require(self.login_attempts >= 1 and self.login_attempts_per_client >= 1,
+                "login_attempts and login_attempts_per_client: use 1 or more")
+        for name in self.allowed_hosts:
+            require(bool(HOST_RE.match(name)) and name != "*",
+                    f"allowed host {name!r}: use a host name or address without scheme, port or wildcard "
+                    "(e.g. review.hospital.org)")
         for name in self.reviewers:
             require(bool(NAME_RE.match(name.strip().lower())),
                     f"reviewer {name!r}: use a lower-case login such as an e-mail (letters, digits, . _ @ + -)")

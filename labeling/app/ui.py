@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import time
 
 import streamlit as st
 
-from labeling.app import auth
+from labeling.app import auth, doors
 from labeling.app.settings import ENV_AUTH_FILE, ENV_PARAMS, ENV_PROJECT, Project, load_project
 
 REVIEWER = "reviewer"  # session key: the identity decisions are recorded under
 MODE = "auth_mode"  # session key: how that identity was established ('login' or 'pick')
+# Session key: [UTC epoch s] when the session was last active, a list mutated in place, so that app.py can
+# mark the end of a run even after st.stop() (st calls then fail; a list assignment does not).
+SEEN = "last_seen"
+EXPIRED = "expired"  # session key: set when an idle session was signed out (the sign-in page says so)
 
 
 @st.cache_resource(show_spinner=False)
@@ -27,19 +32,54 @@ def project() -> Project:
         st.stop()
 
 
+def client() -> str:
+    """The browser's address as the server saw it (uvicorn takes it from a local proxy's X-Forwarded-For)."""
+    peer = st.context.ip_address
+    return peer if isinstance(peer, str) and peer else "127.0.0.1"
+
+
+def _request() -> tuple[dict[str, str], str | None]:
+    peer = st.context.ip_address
+    return dict(st.context.headers), peer if isinstance(peer, str) else None
+
+
 def access_mode(proj: Project) -> str:
-    """'login' when reviewer accounts exist, 'pick' on loopback without accounts; stops an exposed
-    server without accounts (launch.preflight refuses that start; this covers a bare `streamlit run`)."""
+    """'login' when reviewer accounts exist, 'pick' for a request straight from loopback without accounts;
+    stops otherwise: an exposed server or a declared proxy without accounts (launch.preflight refuses
+    those starts; this covers a bare `streamlit run`), or a request that came through a proxy, under
+    another host name or from another machine (doors.not_direct)."""
     try:
-        return "login" if auth.check_exposure(st.get_option("server.address"), proj.auth_file) else "pick"
+        if auth.check_exposure(st.get_option("server.address"), proj.auth_file, proj.params.behind_proxy):
+            return "login"
     except auth.AuthError as err:
         st.error(str(err))
         st.stop()
+    why = doors.not_direct(*_request())
+    if why:
+        st.error(f"Refused: choosing a reviewer name without a password is only offered to a browser on this "
+                 f"machine, and this request did not come straight from one ({why}). To serve the app through "
+                 "a proxy or tunnel, create reviewer accounts (`luskit review add-user NAME`) and set "
+                 "`review.behind_proxy: true`.")
+        st.stop()
+    return "pick"
+
+
+def activity() -> list[float]:
+    """The session's last-active time, [UTC epoch s] (0.0 before the first run); app.py updates it in place."""
+    return st.session_state.setdefault(SEEN, [0.0])
 
 
 def reviewer(proj: Project) -> str | None:
-    """The session's reviewer, or None (a name picked on loopback does not count once accounts exist)."""
+    """The session's reviewer, or None: a name picked on loopback does not count once accounts exist, and
+    a session idle for longer than review.idle_timeout_s (since its last run ended) is signed out."""
     who = st.session_state.get(REVIEWER)
+    seen = activity()
+    now = time.time()
+    idle, seen[0] = now - seen[0], now
+    if who and idle > proj.params.idle_timeout_s:
+        sign_out()
+        st.session_state[EXPIRED] = True
+        return None
     if who and st.session_state.get(MODE) != access_mode(proj):
         st.session_state.pop(REVIEWER, None)
         return None
@@ -49,6 +89,8 @@ def reviewer(proj: Project) -> str | None:
 def sign_in(who: str, mode: str) -> None:
     st.session_state[REVIEWER] = who
     st.session_state[MODE] = mode
+    activity()[0] = time.time()
+    st.session_state.pop(EXPIRED, None)
 
 
 def sign_out() -> None:

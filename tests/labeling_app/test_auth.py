@@ -16,7 +16,8 @@ PASSWORD = "correct horse battery"
 
 def test_hashes_are_salted_scrypt_and_verify():
     one, two = auth.hash_password(PASSWORD), auth.hash_password(PASSWORD)
-    assert one != two and one.startswith("scrypt$16384$8$1$")  # a fresh salt each time
+    assert one != two and one.startswith("scrypt$131072$8$1$")  # a fresh salt each time; OWASP's N=2^17
+    assert auth.is_current(one) and not auth.is_current(auth.hash_password(PASSWORD, n=2**14))
     assert auth.verify_password(PASSWORD, one) and auth.verify_password(PASSWORD, two)
     assert not auth.verify_password(PASSWORD + "!", one)
     for broken in ("", "scrypt$1$2", "pbkdf2$x$y$z$a$b", one.replace("scrypt", "md5")):
@@ -49,13 +50,21 @@ def test_accounts_file_is_private_and_holds_no_password(tmp_path):
     assert auth.remove_user(path, "dr.reviewer@example.org") and auth.read_users(path) == {}
 
 
-def test_repeated_failures_lock_a_login():
-    throttle = auth.Throttle()
-    for i in range(auth.MAX_FAILURES):
-        assert not throttle.locked("a", now=100.0 + i)
-        throttle.fail("a", now=100.0 + i)
-    assert throttle.locked("a", now=120.0) and not throttle.locked("b", now=120.0)
-    assert not throttle.locked("a", now=100.0 + auth.LOCKOUT_S + auth.MAX_FAILURES)  # the lock expires
+def test_repeated_failures_lock_a_login(tmp_path):
+    throttle = auth.throttle_for(tmp_path / "users.json", window_s=600.0, per_account=10, per_client=30)
+    for i in range(10):
+        assert throttle.admit("a", "1.2.3.4", now=100.0 + i) is not None
+    assert throttle.admit("a", "5.6.7.8", now=120.0) is None  # the login is locked, from any client
+    assert throttle.admit("b", "1.2.3.4", now=120.0) is not None  # another login is not
+    assert throttle.admit("a", "1.2.3.4", now=100.0 + 600.0 + 10) is not None  # the window moved on
+    for i in range(30 - 1):
+        assert throttle.admit(f"user{i}", "9.9.9.9", now=1000.0) is not None
+    assert throttle.admit("c", "9.9.9.9", now=1000.0) is not None  # the 30th from this client
+    assert throttle.admit("d", "9.9.9.9", now=1000.0) is None  # the client is over its limit, whatever the login
+    ok = throttle.admit("e", "8.8.8.8", now=1000.0)
+    throttle.succeeded(ok)  # a successful login stops counting
+    assert throttle.open_attempts(login="e", now=1000.0) == 0 and throttle.open_attempts(client="9.9.9.9", now=1000.0) == 30
+    assert stat.S_IMODE(throttle.db.stat().st_mode) == 0o600
 
 
 def test_exposed_hosts_need_accounts(tmp_path):
