@@ -73,3 +73,41 @@ def write_bytes_new(path: Path, data: bytes) -> bool:
 def write_parquet_atomic(path: Path, frame) -> Path:
     """Write a pandas DataFrame to Parquet atomically (no index, deterministic bytes)."""
     return write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append `line` + newline to an append-only log (created with its folder when missing); never rewrites.
+
+    One os.write of the whole line under an exclusive lock (flock: concurrent appenders on this machine
+    queue, so lines never interleave), then fsync of the file and, when it was just created, of its
+    folder, so an acknowledged entry survives a crash. A file left without a final newline by an
+    interrupted writer gets one first, so the new entry starts on its own line.
+    """
+    import fcntl
+
+    if b"\n" in line:
+        raise ValueError("one entry per line: the line must not contain a newline")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        lead = b""
+        if size:
+            with open(path, "rb") as fh:
+                fh.seek(size - 1)
+                lead = b"" if fh.read(1) == b"\n" else b"\n"
+        data = lead + line + b"\n"
+        if os.write(fd, data) != len(data):
+            raise OSError(f"{path.name}: short write while appending; the entry may be incomplete: retry")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -174,5 +174,9 @@ from labeling.app.cli import review_app  # noqa: E402  (light: its commands impo
 
 app.add_typer(review_app, name="review", help="The review app: serve it (`luskit review`), add-user, remove-user, users.")
 
+from curation.deid.cli import deid_app  # noqa: E402  (light: its commands import their own dependencies)
+
+app.add_typer(deid_app, name="deid", help="Withheld videos: `luskit deid withheld`, `show`, `release`.")
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -12,6 +12,8 @@ ANNOTATIONS = DATA / "annotations"  # Label Studio full-JSON snapshots, one file
 REFERENCE = DATA / "reference"  # synthetic ground truth (demo only); pseudonymous ids only
 REVIEWS = DATA / "reviews"  # reviewer decisions from the review app
 LS_ADJUDICATIONS = REVIEWS / "label-studio"  # pulls of the Label Studio adjudication project
+DEID_REVIEWS = REVIEWS / "deid"  # a person's releases of withheld videos (a dependency of deidentify)
+DEID_RELEASES = DEID_REVIEWS / "releases.jsonl"  # append-only sign-offs (curation/deid/release.py)
 
 TRUTH = REFERENCE / "truth.parquet"
 TRUTH_VIDEOS = REFERENCE / "videos.parquet"
@@ -50,6 +52,8 @@ CLIP_MANIFEST_NAME = "manifest.parquet"
 CONSENSUS_NAME = "consensus.parquet"
 INDEX_VIDEOS = INDEX / INDEX_VIDEOS_NAME
 DEID_VIDEOS = DEID / DEID_VIDEOS_NAME
+DEID_REPORT = DEID / "report.json"
+DEID_WITHHELD = DEID / "withheld"  # <video_id>.png: pixelated thumbnails of withheld videos (the app shows them)
 CLIP_MANIFEST = CLIPS / CLIP_MANIFEST_NAME
 CONSENSUS = LABELS / CONSENSUS_NAME
 CLIP_LABELS = LABELS / "clip_labels.parquet"

@@ -136,7 +136,7 @@ def prepare(repo: Path, source: Path, workdir: Path) -> dict:
     notes = write_config(repo, workdir)
     init_dvc(workdir)
     links = ep.link_raw(plan, workdir / paths.RAW)
-    for folder in (paths.ANNOTATIONS, paths.REVIEWS, paths.REFERENCE):
+    for folder in (paths.ANNOTATIONS, paths.REVIEWS, paths.DEID_REVIEWS, paths.REFERENCE):
         write_bytes_new(workdir / folder / ".keep", b"")  # DVC deps must exist; empty is fine
     excluded = ep.read_excluded(source)
     return {"manifest_rows": len(manifest), "links": links,

@@ -2,7 +2,12 @@
 
 Three ways to find the image, in order of trust (the stage picks the first that applies):
 
-1. `region_mask`: the DICOM Sequence of Ultrasound Regions tissue box (RegionDataType 1). Exact.
+1. `region_tissue_mask`: the DICOM Sequence of Ultrasound Regions tissue box (RegionDataType 1), and
+   inside it the tissue found from the pixels. The box says where the image may lie, not that all of it
+   is image: scanners draw UI panels (preset, probe, frequency) inside it. Within the box the fan finder
+   below runs on the box's own pixels, with a looser rule for dim near-field lines (see
+   `AutoMaskConfig.stir_floor`); when nothing moves in the box (a frozen loop) the whole box is kept and
+   the text search of the output decides.
 2. `fan_mask_from_stats`: for inputs without regions (screen recordings, exported videos) the fan is
    found from the pixels. Tissue speckle changes from frame to frame while burned-in text, rulers and
    logos stay put, so the fan is the blob of not-black pixels that moves most (plus blobs moving
@@ -40,6 +45,10 @@ class AutoMaskConfig:
     part_area: float = 0.02  # ... or this share of its area, moving at least blob_rel as densely
     min_moving: float = 0.002  # fewer moving pixels than this fraction of the frame: a still, no fan found
     margin_px: int = 2  # grow the hull: fan borders fade and vary less than its middle
+    # Inside a region box only: gray-level std at which a pixel has changed at all. Near-field lines of a
+    # linear probe barely move (Philips cine: std 0.3-0.4 against 3.4 in the speckle) yet are image;
+    # UI in an uncompressed DICOM is exactly still (std 0).
+    stir_floor: float = 0.2
 
 
 def clip_box(box: Sequence[int], shape: tuple[int, int]) -> Box:
@@ -140,14 +149,16 @@ def _content_blobs(peak: np.ndarray) -> tuple[int, np.ndarray]:
     return cv2.connectedComponents(content, connectivity=8)
 
 
-def _pick_blobs(labels: np.ndarray, n: int, moving: np.ndarray, cfg: AutoMaskConfig) -> np.ndarray | None:
+def _pick_blobs(labels: np.ndarray, n: int, moving: np.ndarray, cfg: AutoMaskConfig,
+                stirring: np.ndarray | None = None) -> np.ndarray | None:
     """(H, W) bool: the blobs where the video moves (a fan, its still near field cut off by a black band,
     or each view of a clip that cuts between two); None if nothing moves.
 
     Tissue moves (breathing, probe, speckle) and UI does not, so each blob is scored by its moving
     pixels. The most moving blob is the image; another joins it when it moves about as much, or when it
     is not tiny and moves as densely (skin lines above a black band). Surviving glyph pieces and a
-    ticking clock are tiny; UI panels and logos do not move.
+    ticking clock are tiny; UI panels and logos do not move. `stirring` ((H, W) bool, region boxes only):
+    a blob that is not tiny also joins when this share (blob_rel) of its pixels stirs at all.
     """
     h, w = labels.shape
     score = np.bincount(labels[moving], minlength=n)[1:].astype(np.float64)
@@ -156,8 +167,11 @@ def _pick_blobs(labels: np.ndarray, n: int, moving: np.ndarray, cfg: AutoMaskCon
         return None
     main = int(np.argmax(score))
     density = score / np.maximum(area, 1)
-    keep = (score >= cfg.blob_rel * score[main]) | (
-        (area >= cfg.part_area * area[main]) & (density >= cfg.blob_rel * density[main]))
+    big = area >= cfg.part_area * area[main]
+    keep = (score >= cfg.blob_rel * score[main]) | (big & (density >= cfg.blob_rel * density[main]))
+    if stirring is not None:
+        stirred = np.bincount(labels[stirring], minlength=n)[1:] / np.maximum(area, 1)
+        keep |= big & (stirred >= cfg.blob_rel)
     return np.isin(labels, 1 + np.flatnonzero(keep))
 
 
@@ -169,18 +183,20 @@ def _hull(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def fan_mask_from_stats(peak: np.ndarray, std: np.ndarray, cfg: AutoMaskConfig = AutoMaskConfig()) -> np.ndarray | None:
+def fan_mask_from_stats(peak: np.ndarray, std: np.ndarray, cfg: AutoMaskConfig = AutoMaskConfig(),
+                        in_region: bool = False) -> np.ndarray | None:
     """(H, W) bool fan mask from per-pixel temporal max and std of gray; None when no fan is found.
 
     peak, std: (H, W) float32 (see FrameStats). Steps: blobs of ever-not-black pixels -> keep the blobs
     that move -> convex hull (sectors and linear images are convex) -> a small margin. None when nothing
     moves (a still or frozen screen) or the hull is smaller than cfg.min_area of the frame.
+    in_region: the statistics are those of a DICOM region box, so blobs that merely stir join too.
     """
     h, w = std.shape
     strong = float(np.percentile(std, 99.5))
     moving = std >= max(cfg.std_floor, cfg.std_rel * strong)
     n, labels = _content_blobs(peak)
-    blobs = _pick_blobs(labels, n, moving, cfg)
+    blobs = _pick_blobs(labels, n, moving, cfg, (std >= cfg.stir_floor) if in_region else None)
     if blobs is None:
         return None
     mask = _hull(blobs)
@@ -190,6 +206,26 @@ def fan_mask_from_stats(peak: np.ndarray, std: np.ndarray, cfg: AutoMaskConfig =
         m = 2 * cfg.margin_px + 1
         mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (m, m)))
     return mask.astype(bool)
+
+
+def region_tissue_mask(peak: np.ndarray, std: np.ndarray, box: Sequence[int],
+                       cfg: AutoMaskConfig = AutoMaskConfig()) -> np.ndarray:
+    """(H, W) bool: the tissue inside the inclusive region `box`, never a pixel outside it.
+
+    peak, std: (H, W) float32 of the whole frame (see FrameStats). The fan finder runs on the box's own
+    pixels (so the percentile scale and the blobs are those of the image area, and UI outside cannot
+    join), with `in_region` set. When it finds nothing (nothing moves in the box) the whole box is
+    returned: the box is then trusted whole and the text search of the output has the last word.
+    """
+    x0, y0, x1, y1 = clip_box(box, std.shape)
+    whole = region_mask(std.shape, [(x0, y0, x1, y1)])
+    rows, cols = slice(y0, y1 + 1), slice(x0, x1 + 1)
+    fan = fan_mask_from_stats(peak[rows, cols], std[rows, cols], cfg, in_region=True)
+    if fan is None:
+        return whole
+    mask = np.zeros(std.shape, bool)
+    mask[rows, cols] = fan
+    return mask
 
 
 def auto_fan_mask(frames: Iterable[np.ndarray], cfg: AutoMaskConfig = AutoMaskConfig()) -> np.ndarray | None:

@@ -6,7 +6,8 @@ frame by frame, everything outside the ultrasound image is blacked out and the f
 again and checked (proof.py): exact frame count, OCR of sampled frames, header/tag scan, planted PHI.
 
 How the image is found, per video, first that applies (the `action` column):
-- region-cropped: the index has a DICOM tissue region box (region_x0..y1);
+- region-cropped: the index has a DICOM tissue region box (region_x0..y1); inside it the tissue is
+                  found from the pixels as below (UI panels in the box go black);
 - auto-masked:    no region: the fan found from the pixels (temporal variation + intensity);
 - manual-region:  no fan found: `deidentify.manual_regions[key]`, key = the index's `manufacturer_model`
                   ("<Manufacturer> <ManufacturerModelName>", e.g. "DemoSonics HS-60 DEMO") or, for
@@ -143,11 +144,13 @@ def _probe(job: Job) -> readers.SourceInfo:
 
 
 def choose_mask(job: Job, info) -> tuple[str, np.ndarray]:
-    """(action, (H, W) bool mask) for one video: region box, else the automatic fan, else a manual box."""
+    """(action, (H, W) bool mask) for one video: the tissue inside the region box, else the automatic fan,
+    else a manual box. A region box is not trusted whole: scanners draw UI panels inside it."""
     shape = (job.height, job.width)
+    region = None
     if job.region is not None:
         try:
-            return "region-cropped", masking.region_mask(shape, [job.region])
+            region = masking.clip_box(job.region, shape)
         except ValueError:
             raise DeidFailure("bad_region", f"the tissue region {list(job.region)} lies outside the "
                               f"{job.width}x{job.height} frame: rerun ingest or check the export") from None
@@ -158,6 +161,8 @@ def choose_mask(job: Job, info) -> tuple[str, np.ndarray]:
         if i in wanted:
             stats.add(frame)
     _, std, peak = stats.result()
+    if region is not None:
+        return "region-cropped", masking.region_tissue_mask(peak, std, region, cfg)
     fan = masking.fan_mask_from_stats(peak, std, cfg)
     if fan is not None:
         return "auto-masked", fan

@@ -180,6 +180,9 @@ def generate(params: SynthParams, data_root: Path = paths.DATA, progress: bool =
                     json.dumps(planted_phi(plan.patients), indent=1).encode())
     (data_root / paths.REVIEWS.relative_to(paths.DATA)).mkdir(parents=True, exist_ok=True)
     (data_root / paths.REVIEWS.relative_to(paths.DATA) / ".keep").touch()
+    # deidentify depends on this folder (releases of withheld videos): DVC needs it to exist, git/DVC keep no empty one
+    (data_root / paths.DEID_REVIEWS.relative_to(paths.DATA)).mkdir(parents=True, exist_ok=True)
+    (data_root / paths.DEID_REVIEWS.relative_to(paths.DATA) / ".keep").touch()
     size = sum(f.stat().st_size for f in data_root.rglob("*") if f.is_file())
     return {"patients": len(plan.patients), "videos": len(written), "oddities": len(odd),
             "frames": sum(j[4].n_frames for j in jobs), "bytes": size, "annotation_snapshot": str(ann)}

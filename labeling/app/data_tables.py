@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from labeling.app.settings import ID_RE
 from luskit.schema import PATTERNS
 
 ROLE_ORDER = ("fold0", "fold1", "fold2", "fold3", "fold4", "internal_test", "temporal")
@@ -76,3 +77,26 @@ def deid_per_video(report: dict) -> pd.DataFrame:
     keep = [c for c in ("video_id", "action", "kept_fraction", "ocr_tokens_inside_fan", "ocr_tokens_outside_fan")
             if c in frame.columns]
     return frame[keep] if keep else frame
+
+
+def release_commands(video_id: str, reviewer: str) -> str:
+    """The two commands a person runs for a withheld video: look at its output, then release it."""
+    return (f"luskit deid show {video_id} --out /tmp/{video_id}.mp4\n"
+            f"luskit deid release {video_id} --reviewer '{reviewer}' --note 'what you checked'")
+
+
+def withheld_view(report: dict, releases: dict[str, set[str]]) -> pd.DataFrame:
+    """video_id, reason, status per report.json `withheld` entry (in report order).
+
+    status: "withheld" until a person released this exact output (its sha256 in `releases`, see
+    curation/deid/release.py), then "released: publish with `dvc add data && dvc repro`".
+    """
+    rows = []
+    for entry in report.get("withheld") or []:
+        if not isinstance(entry, dict) or not ID_RE.match(str(entry.get("video_id"))):
+            continue  # not an id ingest makes: never shown, never put into a command
+        sha = entry.get("output_sha256")
+        done = isinstance(sha, str) and sha in releases.get(entry["video_id"], set())
+        rows.append({"video_id": entry["video_id"], "reason": str(entry.get("reason", "")),
+                     "status": "released: publish with `dvc add data && dvc repro`" if done else "withheld"})
+    return pd.DataFrame(rows, columns=["video_id", "reason", "status"])

@@ -26,7 +26,8 @@ AGREEMENT = paths.AGREEMENT.relative_to(A)
 QUALITY = paths.LABELS.relative_to(A) / "quality.parquet"
 SPLITS = paths.SPLITS_TABLE.relative_to(A)
 QUARANTINE = paths.INDEX.relative_to(A) / "quarantine.parquet"
-DEID_REPORT = paths.DEID.relative_to(A) / "report.json"
+DEID_REPORT = paths.DEID_REPORT.relative_to(A)
+DEID_WITHHELD = paths.DEID_WITHHELD.relative_to(A)
 QUEUE = paths.REVIEW.relative_to(A) / "queue.parquet"
 EVAL = paths.EVAL.relative_to(A)
 MODELS = paths.MODELS.relative_to(A)
@@ -61,6 +62,31 @@ def json_file(project: Project, relative: Path) -> dict | None:
     path = project.artifact(relative)
     stamp = _stamp(path)
     return None if stamp is None else _json(str(path), stamp)
+
+
+def withheld_thumbnail(project: Project, video_id: str) -> Path | None:
+    """artifacts/deid/withheld/<video_id>.png (pixelated by the stage), or None when absent or the id is not
+    one (a report naming anything else is never turned into a path)."""
+    try:
+        path = project.artifact(DEID_WITHHELD / f"{checked_id(video_id)}.png")
+    except ValueError:
+        return None
+    return path if path.is_file() else None
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _releases(path: str, stamp: tuple[int, int]) -> dict[str, set[str]]:
+    from curation.deid.release import load_releases
+
+    return load_releases(Path(path))
+
+
+def deid_releases(project: Project) -> dict[str, set[str]]:
+    """data/reviews/deid/releases.jsonl as video_id -> released output sha256s ({} when there is none).
+    Raises curation.deid.release.ReleaseError when the file is malformed."""
+    path = project.root / paths.DEID_RELEASES
+    stamp = _stamp(path)
+    return {} if stamp is None else _releases(str(path), stamp)
 
 
 def review_queue(project: Project) -> tuple[pd.DataFrame | None, str]:

@@ -150,6 +150,60 @@ def test_auto_fan_mask_gives_up_on_a_still_or_black_video():
     assert masking.auto_fan_mask([np.zeros((40, 50, 3), np.uint8)] * 4) is None
 
 
+def _stats(frames) -> tuple[np.ndarray, np.ndarray]:
+    """(peak, std) of (H, W) float32 over the frames, as the stage computes them."""
+    stats = masking.FrameStats()
+    for frame in frames:
+        stats.add(frame)
+    _, std, peak = stats.result()
+    return peak, std
+
+
+@pytest.mark.parametrize("box", [(0, 0, SCREEN_W - 1, SCREEN_H - 1), (0, 20, SCREEN_W - 1, SCREEN_H - 30)])
+def test_region_box_holding_ui_is_not_trusted_whole(box):
+    """A region box that holds the banner, ticks and side text (a whole-screen box, as some exports
+    state it): inside it the tissue mask still applies, and nothing outside the box is ever kept."""
+    frames, fan, ui = synthetic_screen()
+    peak, std = _stats(frames)
+    mask = masking.region_tissue_mask(peak, std, box)
+    inside = masking.region_mask(mask.shape, [box])
+    assert not (mask & ~inside).any()
+    assert (mask & fan & inside).sum() / (fan & inside).sum() >= 0.98
+    assert not (mask & ui).any(), "UI drawn inside the region box survived"
+
+
+def test_region_box_keeps_a_barely_moving_near_field_and_drops_still_ui():
+    """A linear probe's near field (bright lines that barely move, std ~0.4, as in the real Philips cine)
+    above a black band, over speckle that moves; a static text panel and a static bar inside the box. The
+    lines stay (the tissue), the panel and bar go; outside a region box the plain fan finder drops them."""
+    rng = np.random.default_rng(3)
+    h, w = 200, 260
+    frames = np.zeros((24, h, w, 3), np.uint8)
+    panel = np.asarray(_overlay(h, w, lines=("Adv Breast", "L12-5", "36Hz"), size=14))[:, :70]
+    for t in range(len(frames)):
+        gray = np.zeros((h, w))
+        gray[20:24, 80:250] = 200 + rng.normal(0, 0.5, (4, 170))  # near-field lines
+        gray[34:37, 80:250] = 150 + rng.normal(0, 0.5, (3, 170))
+        gray[90:190, 80:250] = rng.uniform(30, 140, (100, 170))  # speckle
+        gray[:, :70] = panel
+        gray[40:120, 254:259] = 180  # a static grey bar
+        frames[t] = np.clip(gray, 0, 255).astype(np.uint8)[..., None]
+    peak, std = _stats(frames)
+    mask = masking.region_tissue_mask(peak, std, (0, 0, w - 1, h - 1))
+    assert mask[20:24, 82:248].all() and mask[34:37, 82:248].all() and mask[92:188, 82:248].all()
+    assert not mask[:, :70].any() and not mask[40:120, 254:259].any()
+    plain = masking.fan_mask_from_stats(peak, std)
+    assert plain is not None and not plain[20:24].any(), "the looser rule is what keeps the near field"
+
+
+def test_frozen_region_box_is_kept_whole():
+    """Nothing moves in the box (a frozen loop): the box is kept, the text search of the output decides."""
+    frames, _, _ = synthetic_screen(n=4)
+    peak, std = _stats([frames[0]] * 4)
+    mask = masking.region_tissue_mask(peak, std, REGION)
+    assert np.array_equal(mask, masking.region_mask(mask.shape, [REGION]))
+
+
 def test_sample_indices_are_spread_and_unique():
     idx = masking.sample_indices(1000, 64)
     assert idx[0] == 0 and idx[-1] == 999 and len(idx) == 64

@@ -67,6 +67,14 @@ def _dicom(frames: np.ndarray, box, rgb: bool, uid: str) -> bytes:
     return buf.getvalue()
 
 
+def _label(lines, size: tuple[int, int]) -> np.ndarray:
+    """(h, w, 3) uint8 white text on black, as a sonographer's annotation box."""
+    img = Image.new("L", (size[1], size[0]), 0)
+    for k, line in enumerate(lines):
+        ImageDraw.Draw(img).text((4, 3 + 20 * k), line, fill=255, font=ImageFont.load_default(size=17))
+    return np.repeat(np.asarray(img)[..., None], 3, axis=2)
+
+
 def _capture(screens: np.ndarray) -> np.ndarray:
     """Screen frames inside a grey desktop with a window title naming the patient: (T, 368, 480, 3) uint8."""
     bar = Image.new("RGB", (CAPTURE[1], 30), (52, 58, 70))
@@ -85,6 +93,8 @@ def build_raw(raw: Path, lying_region: bool = False) -> None:
     video_dir.mkdir(parents=True)
     grey, _, _ = synthetic_screen(n=20, seed=1, lines=BANNER)
     box = (0, 0, grey.shape[2] - 1, grey.shape[1] - 1) if lying_region else REGION
+    if lying_region:  # the name typed over the moving image too: the tissue mask keeps it
+        grey[:, 140:206, 112:228] = _label(("DOE JANE", MRN, "1950-01-02"), (206 - 140, 228 - 112))
     (dicom_dir / "US_0001.dcm").write_bytes(_dicom(grey, box, rgb=False, uid="1.2.826.0.1.3680043.8.498.1"))
     (raw / "planted_phi.json").write_text(json.dumps(PLANTED))
     if lying_region:
@@ -147,8 +157,9 @@ def test_end_to_end(study, tmp_path, capsys):
             size = (c.streams.video[0].height, c.streams.video[0].width)
         assert n == row.n_frames == index.loc[row.video_id, "n_frames"]
         assert size == (row.height, row.width) and row.height % 2 == 0 and row.width % 2 == 0
-        if row.action == "region-cropped":
-            assert (row.crop_x0, row.crop_y0, row.crop_x1, row.crop_y1) == REGION
+        if row.action == "region-cropped":  # the tissue inside the region box (here the fan fills its width)
+            x0, y0, x1, y1 = REGION
+            assert x0 <= row.crop_x0 and y0 <= row.crop_y0 and row.crop_x1 <= x1 and row.crop_y1 <= y1
         else:  # the capture's fan lies 48 px lower and 72 px further right than on the screen
             assert row.crop_y0 > 48 + 45 and row.crop_x0 > 72 + 40
     assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == sorted(f"{v}.mp4" for v in table.video_id)
@@ -245,7 +256,8 @@ def test_batches_cover_every_job_in_order():
 
 
 def test_planted_phi_that_survives_fails_the_stage(tmp_path, monkeypatch, capsys):
-    """A DICOM whose 'tissue region' is the whole screen: the banner survives and must be caught."""
+    """A DICOM whose 'tissue region' is the whole screen and a name typed over the fan: the tissue mask
+    removes the banner, but the label over the image survives and must be caught."""
     build_raw(tmp_path / "raw", lying_region=True)
     monkeypatch.setenv("LUSKIT_PSEUDONYM_KEY", "deid-test-key-0123456789")
     params = _params(tmp_path / "params.yaml", ocr_frames_per_video=1)

@@ -1,5 +1,6 @@
 """Data: patients, videos, clips and prevalence per role; quarantined inputs (reasons, no paths); the
-de-identification report and its QC contact sheets."""
+de-identification report, its QC contact sheets, and the withheld videos (pixelated thumbnail, reason, the
+commands that look at and release one)."""
 
 import pandas as pd
 import streamlit as st
@@ -7,7 +8,8 @@ import streamlit as st
 from labeling.app import charts, data_tables, loaders, ui
 
 project = ui.project()
-ui.current_reviewer()
+who = ui.current_reviewer()
+WITHHELD_SHOWN = 20  # thumbnails drawn on the page; the table lists every withheld video
 st.title("Data")
 
 st.subheader("Cohort per role")
@@ -73,3 +75,30 @@ else:
                                     "or identifier is left")
     else:
         st.caption("No QC contact sheet found in artifacts/deid/qc.")
+
+    st.subheader("Withheld videos")
+    try:
+        releases = loaders.deid_releases(project)
+    except ValueError as err:  # ReleaseError: a hand-edited sign-off file
+        releases = {}
+        st.error(f"data/reviews/deid/releases.jsonl: {err}")
+    withheld = data_tables.withheld_view(report, releases)
+    if withheld.empty:
+        st.success("No video is withheld.")
+    else:
+        st.warning(f"{len(withheld)} video(s) withheld: the text search found text it could not explain. They are "
+                   "not in artifacts/videos, so nothing downstream sees them, until a person looks at one and "
+                   "releases it (the release is bound to that exact output).")
+        st.dataframe(withheld, hide_index=True, key="withheld_table")
+        for row in withheld.head(WITHHELD_SHOWN).itertuples(index=False):
+            left, right = st.columns([1, 2])
+            thumb = loaders.withheld_thumbnail(project, row.video_id)
+            if thumb is not None:
+                left.image(str(thumb), caption="pixelated: look at the real output with `luskit deid show`")
+            else:
+                left.caption("no thumbnail in artifacts/deid/withheld")
+            right.markdown(f"**{row.video_id}**: {row.reason}; {row.status}")
+            right.code(data_tables.release_commands(row.video_id, who), language="bash")
+        if len(withheld) > WITHHELD_SHOWN:
+            st.caption(f"{len(withheld) - WITHHELD_SHOWN} more: `luskit deid withheld` lists every one.")
+        st.caption("After releasing: `dvc add data && dvc repro` publishes the released videos.")
