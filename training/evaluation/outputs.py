@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from luskit.atomic import write_atomic, write_bytes_atomic, write_parquet_atomic
-from training.evaluation import attention, curves, figures, label_errors, report, tables, views
+from training.evaluation import attention, curves, figures, label_errors, nested, report, tables, views
 
 SUMMARY = "metrics.json"
 COMPARISON_MD = "comparison.md"
@@ -127,7 +127,8 @@ def write_all(out_dir: Path, params, rows: Mapping[str, pd.DataFrame], results: 
         (out_dir / FIGURES / ATTENTION).mkdir(parents=True, exist_ok=True)
     meta = {"reference": params.primary_model, "n_boot": params.bootstrap, "ci": params.ci, "seed": params.seed,
             "video_pooling": params.video_pooling, "ensemble_threshold": params.ensemble_threshold,
-            "min_patients_ci": params.min_patients_ci, "machine": info, "cost_repeats": params.cost_repeats,
+            "min_patients_ci": params.min_patients_ci,
+            "oof_thresholds": nested.nested_note(rows[params.primary_model]), "machine": info, "cost_repeats": params.cost_repeats,
             "folds": {m: sorted(int(k) for k in set(t["fold"]) if k != tables.ENSEMBLE_FOLD) for m, t in rows.items()}}
     text = report.comparison_markdown(results, comparisons, costs, meta)
     write_bytes_atomic(out_dir / COMPARISON_MD, text.encode())

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from luskit.schema import PATTERN_SLUGS, PATTERNS
+from training.evaluation import nested
 from training.evaluation.binary import THRESHOLD_METRICS
 from training.evaluation.views import headline
 
@@ -182,8 +183,9 @@ def comparison_markdown(results: Mapping[str, dict], comparisons: pd.DataFrame, 
         f"p: paired DeLong test against **{meta['reference']}** per pattern, Holm-adjusted over all "
         "(model, pattern) comparisons of the table; in brackets the Holm-adjusted patient-level paired "
         "bootstrap p of the AUROC difference (DeLong treats clips as independent; the bootstrap does not). "
-        f"Thresholds were chosen on each fold's validation set; the ensemble uses the {meta['ensemble_threshold']} "
-        "of the fold thresholds. Nothing here is tuned on a test set.\n",
+        f"Thresholds: each fold model's Youden threshold on its validation fold; the ensemble uses the "
+        f"{meta['ensemble_threshold']} of the fold thresholds on the test sets; "
+        f"{meta.get('oof_thresholds', nested.NESTED_NOTE)}. Nothing here is tuned on the rows it scores.\n",
         "Fold models evaluated: " + "; ".join(f"{m} {', '.join(map(str, f))}" for m, f in meta.get("folds", {}).items())
         + ".\n",
     ]
@@ -201,7 +203,8 @@ def comparison_markdown(results: Mapping[str, dict], comparisons: pd.DataFrame, 
         table = auroc_table(results, comparisons, set_name, level)
         if table:
             parts.append(f"{SET_HEADINGS[set_name].split(', clip level')[0]}:\n\n{table}")
-    parts.append("## Operating points at the validation thresholds (headline views, clip level)\n")
+    parts.append("## Operating points (headline views, clip level; test sets at the validation thresholds, "
+                 "out-of-fold rows at nested thresholds)\n")
     for set_name in ("internal_test", "validation", "temporal"):
         table = operating_table(results, set_name)
         if table:

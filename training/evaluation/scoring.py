@@ -8,8 +8,8 @@ out-of-fold rows or the fold ensemble; clip or video rows) and returns a JSON-re
      "micro": {...}, "macro": {...}}
 
 Per pattern, rows whose label is NA are dropped (no consensus: neither right nor wrong). Metrics at
-a threshold use each row's own threshold (thr_<slug>: the fold model's validation threshold, or the
-ensemble's). Micro: all (row, pattern) pairs pooled into one binary problem (thresholds per
+a threshold use each row's own threshold (thr_<slug>: on test sets the fold model's validation threshold or the
+ensemble's; on out-of-fold rows the nested threshold, nested.py). Micro: all (row, pattern) pairs pooled into one binary problem (thresholds per
 pattern). Macro: the unweighted mean over the patterns where the metric is defined (the patterns
 used are listed). CIs: the same patient resamples for all patterns, so macro and micro replicates
 are paired sums of the per-pattern ones.

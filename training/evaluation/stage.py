@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from luskit import paths
 from luskit.config import ConfigError, load_section, read_params, require
-from training.evaluation import compare, costs, curves, outputs, tables, views
+from training.evaluation import compare, costs, curves, nested, outputs, tables, views
 from training.evaluation.scoring import Bootstrap
 
 PREDICTIONS = "predictions.parquet"
@@ -101,12 +101,14 @@ def fold_files(model: str, models_dir: Path = paths.MODELS) -> list[Path]:
 
 
 def read_model(model: str, params: EvalParams, models_dir: Path = paths.MODELS) -> pd.DataFrame:
-    """A model's fold rows (checked) + ensemble rows, n_models = 1 on fold rows."""
+    """A model's fold rows (checked; out-of-fold rows at their nested threshold, nested.py) + ensemble rows,
+    n_models = 1 on fold rows."""
     parts = [tables.check_predictions(pd.read_parquet(f), str(f)) for f in fold_files(model, models_dir)]
     rows = pd.concat(parts, ignore_index=True)
     if set(rows["model"].astype(str)) != {model}:
         raise ValueError(f"{models_dir}/{model}: predictions name model(s) {sorted(set(rows['model']))}, "
                          f"expected {model}: rerun the train stage")
+    rows = nested.with_nested_thresholds(rows)
     ens = tables.ensemble(rows, params.ensemble_threshold)
     return pd.concat([rows.assign(n_models=1), ens], ignore_index=True)
 
