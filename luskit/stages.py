@@ -23,6 +23,16 @@ ENTRIES: dict[str, str] = {
     "review-queue": "labeling.queue:main",
 }
 
+# Params keys a stage reads that change how a run goes, never what it computes: dvc.yaml lists none of them, so
+# changing one reruns nothing. (train.models and train.folds are the train stage's matrix: they say which
+# train@<model>-<fold> stages exist, and a single run does not depend on them.)
+RUNTIME = frozenset({
+    "ingest.workers", "deidentify.workers", "clips.workers",
+    "train.workers", "train.threads", "train.preload", "train.preload_max_mb", "train.resume_every",
+    "train.eval_batch_size", "train.quiet",
+})
+MATRIX = frozenset({"train.models", "train.folds"})
+
 
 def entry_module(stage: str) -> str:
     """The dotted module holding `stage`'s main(), e.g. "curation.ingest"."""
@@ -31,5 +41,8 @@ def entry_module(stage: str) -> str:
 
 def entry(stage: str) -> Callable[..., int]:
     """Import and return `stage`'s main() (imports happen here, so `luskit --help` stays light)."""
+    from luskit import config
+
+    config.stage_label = stage  # names this process's params reads (LUSKIT_PARAMS_READS)
     module, function = ENTRIES[stage].split(":")
     return getattr(importlib.import_module(module), function)
