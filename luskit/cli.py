@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from luskit import paths
+from luskit.stages import entry as stage_entry
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="luskit: lung-ultrasound video curation, labelling, training and evaluation.")
@@ -68,7 +69,7 @@ def ingest(
     show_paths: bool = typer.Option(False, help="print local paths of quarantined files (terminal only)"),
 ) -> None:
     """data/raw/** -> artifacts/index/ (videos.parquet, quarantine.parquet): probe, pseudonymise, dedupe."""
-    from curation.ingest import main
+    main = stage_entry("ingest")
 
     run_stage(main, params, strict=strict, show_paths=show_paths)
 
@@ -76,7 +77,7 @@ def ingest(
 @app.command()
 def deidentify(params: Path = PARAMS) -> None:
     """artifacts/index + data/raw -> artifacts/videos/<video_id>.mp4 and the proof in artifacts/deid/."""
-    from curation.deid.stage import main
+    main = stage_entry("deidentify")
 
     run_stage(main, params)
 
@@ -84,7 +85,7 @@ def deidentify(params: Path = PARAMS) -> None:
 @app.command()
 def clips(params: Path = PARAMS) -> None:
     """artifacts/videos -> artifacts/clips/ (clip manifest and the decoded uint8 training cache)."""
-    from curation.clip_stage import main
+    main = stage_entry("clips")
 
     run_stage(main, params)
 
@@ -92,7 +93,7 @@ def clips(params: Path = PARAMS) -> None:
 @app.command()
 def labels(params: Path = PARAMS) -> None:
     """data/annotations + data/reviews + artifacts/clips -> artifacts/labels/ (clip labels, agreement, consensus)."""
-    from labeling.labels_stage import main
+    main = stage_entry("labels")
 
     run_stage(main, params)
 
@@ -101,7 +102,7 @@ def labels(params: Path = PARAMS) -> None:
 def split(params: Path = PARAMS, quiet: bool = typer.Option(False, help="no progress bar")) -> None:
     """Consensus labels + clips -> artifacts/splits/: patient-grouped stratified folds, internal test, temporal set,
     balance report; exits 1 when a leakage guard fails."""
-    from training.splits.stage import main
+    main = stage_entry("split")
 
     run_stage(main, params, progress=not quiet)
 
@@ -116,7 +117,7 @@ def train(
 ) -> None:
     """Clip cache + consensus + splits -> artifacts/models/<model>/fold<K>/ (checkpoint, log, metrics, predictions).
     Rerun after an interruption to resume; start with torchrun for several GPUs or nodes."""
-    from training.train.stage import main
+    main = stage_entry("train")
 
     run_stage(main, params, model=model, fold=fold, profile=profile, quiet=quiet)
 
@@ -125,7 +126,7 @@ def train(
 def evaluate(params: Path = PARAMS, quiet: bool = typer.Option(False, help="no progress bar")) -> None:
     """Fold predictions of every model -> artifacts/eval/: metrics with patient-bootstrap CIs, DeLong vs the primary
     model, comparison.md, curves and figures, model cost, the label-error ranking."""
-    from training.evaluation.stage import main
+    main = stage_entry("evaluate")
 
     run_stage(main, params, progress=not quiet)
 
@@ -133,7 +134,7 @@ def evaluate(params: Path = PARAMS, quiet: bool = typer.Option(False, help="no p
 @app.command("review-queue")
 def review_queue(params: Path = PARAMS) -> None:
     """Annotator disagreements + model disagreements + likely label errors -> artifacts/review/queue.parquet, ranked."""
-    from labeling.queue import main
+    main = stage_entry("review-queue")
 
     run_stage(main, params)
 

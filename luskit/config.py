@@ -3,13 +3,19 @@
 Each stage declares a frozen dataclass for its section; `load_section(path, "synth", SynthParams)`
 converts the YAML mapping recursively (nested dataclasses, tuples, dicts), rejects unknown or
 mistyped keys, and lets the dataclass's own `__post_init__` check ranges.
+
+Every key a stage reads is recorded (`recording()` in-process; LUSKIT_PARAMS_READS=<file> appends "stage<TAB>key"
+lines from any process): tests/luskit/test_dvc_params.py checks that each dvc.yaml stage lists what it reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import types
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +28,77 @@ class ConfigError(ValueError):
     """A bad value in params.yaml (the message says which key and what to do)."""
 
 
+_sinks: list[set[str]] = []  # open recording() contexts
+stage_label = ""  # the running stage (set by luskit.stages.entry) for LUSKIT_PARAMS_READS lines
+
+
+def note_read(key: str) -> None:
+    """Record that the running code read the dotted params key `key` (a whole section or mapping: its name)."""
+    for sink in _sinks:
+        sink.add(key)
+    log = os.environ.get("LUSKIT_PARAMS_READS")
+    if log:  # one short O_APPEND write per key: lines from parallel stage processes do not interleave
+        with open(log, "a") as fh:
+            fh.write(f"{stage_label or '?'}\t{key}\n")
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[set[str]]:
+    """Collect the dotted params keys read inside the block."""
+    sink: set[str] = set()
+    _sinks.append(sink)
+    try:
+        yield sink
+    finally:
+        _sinks.remove(sink)
+
+
+class _Tracked(dict):
+    """A params mapping that records each leaf key read from it ("clips.length"); iterating it reads it whole."""
+
+    def __init__(self, data: dict, prefix: str) -> None:
+        super().__init__(data)
+        self._prefix = prefix
+
+    def _wrap(self, key: Any, value: Any) -> Any:
+        dotted = f"{self._prefix}{key}"
+        if isinstance(value, dict):
+            return _Tracked(value, dotted + ".")
+        note_read(dotted)
+        return value
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._wrap(key, super().__getitem__(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._wrap(key, super().__getitem__(key)) if key in self else default
+
+    def _whole(self) -> None:
+        note_read(self._prefix.rstrip(".") or "*")
+
+    def __iter__(self):
+        self._whole()
+        return super().__iter__()
+
+    def items(self):
+        self._whole()
+        return super().items()
+
+    def values(self):
+        self._whole()
+        return super().values()
+
+    def keys(self):
+        self._whole()
+        return super().keys()
+
+
 def read_params(path: Path) -> dict[str, Any]:
+    """The whole params file as a mapping; the keys read from it are recorded (see `recording`)."""
+    return _Tracked(_read(path), "")
+
+
+def _read(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path} not found: run from the project folder or pass --params")
@@ -35,9 +111,11 @@ def read_params(path: Path) -> dict[str, Any]:
 
 def load_section(path: Path, section: str, cls: type[T]) -> T:
     """Read `section` of the params file at `path` into the frozen dataclass `cls`."""
-    data = read_params(path)
+    data = _read(path)
     if section not in data:
         raise ConfigError(f"{path}: section '{section}:' is missing; copy it from the repository's params.yaml")
+    for key in data[section] or {}:  # every key given is converted, so read (a mapping counts whole)
+        note_read(f"{section}.{key}")
     try:
         return convert(data[section], cls, section)
     except ConfigError as err:

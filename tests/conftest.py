@@ -63,11 +63,12 @@ def copy_worktree(dest: Path) -> None:
         subprocess.run(["git", *args], cwd=dest, check=True)
 
 
-def run_in(args: list[str], cwd: Path, timeout: float = 1800) -> subprocess.CompletedProcess:
+def run_in(args: list[str], cwd: Path, timeout: float = 1800, env_extra: dict | None = None
+           ) -> subprocess.CompletedProcess:
     """Run a command the way `make` would: this venv's bin first on PATH, no pseudonym key (demo key)."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PYTHONPATH": str(cwd), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1"}
+           "DVC_NO_ANALYTICS": "1", **(env_extra or {})}
     for key in ("LUSKIT_PSEUDONYM_KEY", "LUSKIT_PSEUDONYM_KEY_FILE", "OMP_NUM_THREADS", "OMP_THREAD_LIMIT"):
         env.pop(key, None)  # thread limits a developer exports for quick test loops would throttle the demo
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -84,7 +85,9 @@ def demo_project(tmp_path_factory) -> DemoRun:
     clone.mkdir()
     copy_worktree(clone)
     assert not (clone / "data").exists()
-    first = run_in([sys.executable, "-m", "luskit.cli", "demo"], clone)
+    (clone / ".luskit").mkdir()  # every stage appends the params keys it reads (tests/luskit/test_dvc_params.py)
+    reads = {"LUSKIT_PARAMS_READS": str(clone / ".luskit" / "params-reads.tsv")}
+    first = run_in([sys.executable, "-m", "luskit.cli", "demo"], clone, env_extra=reads)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     return DemoRun(clone, first.stdout, first.stderr)
 
