@@ -168,6 +168,22 @@ def crop_probes(run_hi: np.ndarray, run_lo: np.ndarray, rect, box, frames, pad: 
     return out
 
 
+SATURATED = 250  # burned-in text is drawn at full white; B-mode tissue rarely saturates in glyph shapes
+
+
+def extreme_views(hi: np.ndarray, lo: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """The images OCR'd for one segment, from its (h, w) uint8 max and min composites: both as they are;
+    the min split at Otsu's level (static bright text, however faint, on the dark min of a moving fan);
+    the max split the same way, dark side up (static dark text); and the max's saturated pixels (white text
+    on ANY frame of the segment, however briefly). Binary views are drawn black on white for tesseract."""
+    views = [(hi, "segment-max"), (lo, "segment-min")]
+    _, bright = cv2.threshold(lo, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    _, dark = cv2.threshold(hi, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    saturated = np.where(hi >= SATURATED, 0, 255).astype(np.uint8)
+    views += [(bright, "segment-min-bright"), (dark, "segment-max-dark"), (saturated, "segment-saturated")]
+    return views
+
+
 @dataclass
 class TextSearch:
     """Streaming search over one video's output frames: `add` each (h, w, 3) uint8 frame in order, then
@@ -238,7 +254,7 @@ class TextSearch:
     def _close_segment(self) -> None:
         h, w = self._seg_hi.shape
         frames = (self._seg_first, self.n_frames - 1)
-        for image, kind in ((self._seg_hi, "segment-max"), (self._seg_lo, "segment-min")):
+        for image, kind in extreme_views(self._seg_hi, self._seg_lo):
             self.probes.append(Probe(image, frames, kind, (0, 0, w - 1, h - 1)))
         self._seg_hi = self._seg_lo = None
 
