@@ -108,7 +108,7 @@ def make_project(root: Path, scale: int, ocr: bool) -> Path:
     params["synth"]["n_patients_development"] *= scale
     params["synth"]["n_patients_temporal"] *= scale
     if not ocr:
-        params["deidentify"]["ocr_frames_per_video"] = 0
+        raise SystemExit("--no-ocr: the text search of every frame cannot be switched off (deidentify fails closed)")
     project = root / f"x{scale}"
     project.mkdir()
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

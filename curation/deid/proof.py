@@ -2,7 +2,7 @@
 
 1. planted-PHI search: every string the demo generator planted (data/raw/planted_phi.json), looked for in
    OCR text, MP4 bytes and tags, artifact tables and the QC contact sheets;
-2. OCR (tesseract) of sampled output frames: no readable text token outside the fan;
+2. the text search of every output frame (text_search.py): no word outside the allow-list, coverage 1.0;
 3. header allow-list scan: MP4 container/stream tags and the `technical` header JSON of artifact tables;
 4. human QC: contact sheets, first/middle/last frame of every video before and after.
 
