@@ -285,10 +285,8 @@ def _prepare(job: Job, tmp: Path) -> dict:
 
 
 def _judge(job: Job, ready: dict, tokens: list) -> tuple[text_search.TextFindings, set[str]]:
-    """The text findings of one video's OCR page, and the kinds of planted PHI read in it."""
-    probes = ready["probes"]
-    tops = text_search.stack(probes)[1] if probes else []
-    found = text_search.judge(probes, tops, tokens, ready["fan"], job.rules)
+    """The text findings of one video (tokens: one list per probe), and the kinds of planted PHI read."""
+    found = text_search.judge(ready["probes"], tokens, ready["fan"], job.rules)
     kinds = set()
     if job.planted:  # the joined text, and word by word (joining can hide a needle split by a misread)
         kinds = job.planted.in_text(" ".join(found.texts))
@@ -301,8 +299,9 @@ def process_videos(jobs: list[Job]) -> list[dict]:
     """De-identify a few videos (one worker task); never raises. Results in job order, by video_id only.
 
     The text-search probes of all of them are read by one tesseract process (its start-up, loading the
-    model, costs as much as reading a page), one stacked page per video; each video is then published,
-    withheld or failed on its own findings.
+    model, costs as much as reading a page), each probe a page of its own (tesseract reads pages apart;
+    on a page of many, its layout analysis lost words); each video is then published, withheld or failed
+    on its own findings.
     """
     tmps = [Path(job.videos_dir) / f".{job.video_id}.mp4.tmp" for job in jobs]
     results: list[dict | None] = [None] * len(jobs)
@@ -312,16 +311,16 @@ def process_videos(jobs: list[Job]) -> list[dict]:
             ready[k] = _prepare(job, tmp)
         except Exception as err:
             results[k] = _failed(job, tmp, err)
-    reading = [k for k in ready if ready[k]["probes"]]
+    images = [text_search.rgb(p.image) for k in ready for p in ready[k]["probes"]]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pages = proof.ocr_tokens_many([text_search.stack(ready[k]["probes"])[0] for k in reading])
+            pages = iter(proof.ocr_tokens_many(images))
     except Exception as err:  # OCR failed: none of these videos has its proof, none is published
         for k in ready:
             results[k] = _failed(jobs[k], tmps[k], err)
         return results
-    tokens = dict(zip(reading, pages))
+    tokens = {k: [next(pages) for _ in ready[k]["probes"]] for k in ready}
     for k in ready:
         try:
             found, kinds = _judge(jobs[k], ready[k], tokens.get(k, []))

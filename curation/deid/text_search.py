@@ -31,7 +31,6 @@ from curation.deid import masking
 
 _K3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 _KCLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))  # joins glyphs of one line in any direction
-_GAP = 24  # black rows between probes stacked on one OCR page: no word spans two probes
 _TEXT_PX = 36  # crops are enlarged until their text line is about this tall (tesseract's comfortable size)
 
 
@@ -137,8 +136,11 @@ class _Run:
     grown: bool = False  # its box is the union of several detections' boxes
 
 
-def crop_probes(run_hi: np.ndarray, run_lo: np.ndarray, rect, box, frames, pad: int = 6) -> list[Probe]:
-    """Probes for one run: its box cut from the max and the min composite, deskewed and enlarged.
+def crop_probes(images: list[tuple[np.ndarray, str]], rect, box, frames, pad: int = 6,
+                bright: bool | None = None) -> list[Probe]:
+    """Probes for one text-line candidate: its box cut from each (image, kind), deskewed and enlarged;
+    with `bright` set, also split at the crop's own Otsu level (text, bright or dark, fills much of a
+    line's box, so the local level separates it from the speckle around it), drawn black on white.
 
     A nearly horizontal line is cut straight; a tilted or vertical one is rotated level (both ways up,
     since a rectangle's angle does not say which way the text reads)."""
@@ -149,14 +151,14 @@ def crop_probes(run_hi: np.ndarray, run_lo: np.ndarray, rect, box, frames, pad: 
     thin = max(rh, 1.0)
     scale = float(np.clip(_TEXT_PX / thin, 1.0, 4.0))
     out = []
-    h, w = run_hi.shape
-    for image, kind in ((run_hi, "run-max"), (run_lo, "run-min")):
+    h, w = images[0][0].shape
+    for image, kind in images:
         if abs(angle) <= 5:
             x0, y0 = max(box[0] - pad, 0), max(box[1] - pad, 0)
             x1, y1 = min(box[2] + pad, w - 1), min(box[3] + pad, h - 1)
             crop = image[y0:y1 + 1, x0:x1 + 1]
             big = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-            out.append(Probe(big, frames, kind, (x0, y0, x1, y1), scale))
+            out += [Probe(v, frames, kind, (x0, y0, x1, y1), scale) for v in _with_split(big, bright)]
             continue
         m = cv2.getRotationMatrix2D((cx, cy), angle, scale)
         size = (int((rw + 2 * pad) * scale), int((rh + 2 * pad) * scale))
@@ -164,24 +166,50 @@ def crop_probes(run_hi: np.ndarray, run_lo: np.ndarray, rect, box, frames, pad: 
         m[1, 2] += size[1] / 2 - cy
         level = cv2.warpAffine(image, m, size, flags=cv2.INTER_CUBIC)
         for turned in (level, cv2.rotate(level, cv2.ROTATE_180)):
-            out.append(Probe(turned, frames, kind, box, scale, rotated=True))
+            out += [Probe(v, frames, kind, box, scale, rotated=True) for v in _with_split(turned, bright)]
     return out
+
+
+def _with_split(crop: np.ndarray, bright: bool | None) -> list[np.ndarray]:
+    if bright is None:
+        return [crop]
+    flag = cv2.THRESH_BINARY_INV if bright else cv2.THRESH_BINARY
+    return [cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, flag | cv2.THRESH_OTSU)[1]]
 
 
 SATURATED = 250  # burned-in text is drawn at full white; B-mode tissue rarely saturates in glyph shapes
 
 
-def extreme_views(hi: np.ndarray, lo: np.ndarray) -> list[tuple[np.ndarray, str]]:
+def extreme_views(hi: np.ndarray, lo: np.ndarray, persist=None) -> list[tuple[np.ndarray, str, np.ndarray]]:
     """The images OCR'd for one segment, from its (h, w) uint8 max and min composites: both as they are;
     the min split at Otsu's level (static bright text, however faint, on the dark min of a moving fan);
-    the max split the same way, dark side up (static dark text); and the max's saturated pixels (white text
-    on ANY frame of the segment, however briefly). Binary views are drawn black on white for tesseract."""
-    views = [(hi, "segment-max"), (lo, "segment-min")]
-    _, bright = cv2.threshold(lo, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    _, dark = cv2.threshold(hi, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    saturated = np.where(hi >= SATURATED, 0, 255).astype(np.uint8)
-    views += [(bright, "segment-min-bright"), (dark, "segment-max-dark"), (saturated, "segment-saturated")]
+    the max split the same way, dark side up (static dark text); the max's saturated pixels (white text on
+    ANY frame of the segment, however briefly); and `persist` = (max over the segment of the min of each 3
+    consecutive frames, min of their max) split at Otsu's level: text shown on only a few frames (3 or
+    more in a row) keeps its level through those frames while moving speckle does not. Binary views are
+    drawn black on white for tesseract. Returns (view, kind, the grey image it was made from)."""
+    otsu = lambda img, flag: cv2.threshold(img, 0, 255, flag | cv2.THRESH_OTSU)[1]  # noqa: E731
+    views = [(hi, "segment-max", hi), (lo, "segment-min", lo),
+             (otsu(lo, cv2.THRESH_BINARY_INV), "segment-min-bright", lo),
+             (otsu(hi, cv2.THRESH_BINARY), "segment-max-dark", hi),
+             (np.where(hi >= SATURATED, 0, 255).astype(np.uint8), "segment-saturated", hi)]
+    if persist is not None:
+        views += [(_top(persist[0], True), "segment-persist-bright", persist[0]),
+                  (_top(persist[1], False), "segment-persist-dark", persist[1])]
     return views
+
+
+def _top(img: np.ndarray, bright: bool, share: float = 1.0) -> np.ndarray:
+    """The brightest (or darkest) `share` % of the image's content pixels (not black) in black on white:
+    a few frames' text is a small, extreme part of the persistence image (Otsu's level splits the speckle)."""
+    content = img[img > masking.NONBLACK]
+    if not content.size:
+        return np.full(img.shape, 255, np.uint8)
+    if bright:
+        level = max(np.percentile(content, 100 - share), masking.NONBLACK + 1)
+        return np.where(img >= level, 0, 255).astype(np.uint8)
+    level = np.percentile(content, share)
+    return np.where((img <= level) & (img > masking.NONBLACK), 0, 255).astype(np.uint8)
 
 
 @dataclass
@@ -199,6 +227,9 @@ class TextSearch:
     _win: list[np.ndarray] = field(default_factory=list)
     _seg_hi: np.ndarray | None = None
     _seg_lo: np.ndarray | None = None
+    _seg_persist_hi: np.ndarray | None = None  # max over the segment of the min of 3 consecutive frames
+    _seg_persist_lo: np.ndarray | None = None  # min over the segment of the max of 3 consecutive frames
+    _recent: list[np.ndarray] = field(default_factory=list)  # the segment's last two frames
     _seg_first: int = 0
     _runs: list[_Run] = field(default_factory=list)
 
@@ -206,9 +237,19 @@ class TextSearch:
         gray = brightness(frame)
         if self._seg_hi is None:
             self._seg_hi, self._seg_lo, self._seg_first = gray.copy(), gray.copy(), self.n_frames
+            self._recent = []
         else:
             np.maximum(self._seg_hi, gray, out=self._seg_hi)
             np.minimum(self._seg_lo, gray, out=self._seg_lo)
+        if len(self._recent) == 2:  # text drawn on 3+ consecutive frames persists through their min
+            low3 = np.minimum(np.minimum(self._recent[0], self._recent[1]), gray)
+            high3 = np.maximum(np.maximum(self._recent[0], self._recent[1]), gray)
+            if self._seg_persist_hi is None:
+                self._seg_persist_hi, self._seg_persist_lo = low3, high3
+            else:
+                np.maximum(self._seg_persist_hi, low3, out=self._seg_persist_hi)
+                np.minimum(self._seg_persist_lo, high3, out=self._seg_persist_lo)
+        self._recent = [*self._recent[-1:], gray]
         self._win.append(gray)
         self.n_frames += 1
         if len(self._win) == self.rules.window:
@@ -249,14 +290,23 @@ class TextSearch:
         if run.grown:  # several detections: read the union box straight (a tilted line keeps one rect)
             x0, y0, x1, y1 = run.box
             rect = (((x0 + x1) / 2, (y0 + y1) / 2), (x1 - x0 + 1, y1 - y0 + 1), 0.0)
-        self.probes += crop_probes(run.hi, run.lo, rect, run.box, (run.first, run.last))
+        self.probes += crop_probes([(run.hi, "run-max"), (run.lo, "run-min")], rect, run.box, (run.first, run.last))
 
     def _close_segment(self) -> None:
         h, w = self._seg_hi.shape
         frames = (self._seg_first, self.n_frames - 1)
-        for image, kind in extreme_views(self._seg_hi, self._seg_lo):
+        persist = (self._seg_persist_hi, self._seg_persist_lo) if self._seg_persist_hi is not None else None
+        for image, kind, grey in extreme_views(self._seg_hi, self._seg_lo, persist):
             self.probes.append(Probe(image, frames, kind, (0, 0, w - 1, h - 1)))
-        self._seg_hi = self._seg_lo = None
+            if image is not grey:
+                # A binary view is clean enough for the line detector: each line it finds is cut from the grey
+                # image the view was made from (the view cuts anti-aliased strokes) and read enlarged
+                # (tesseract misses glyphs under ~20 px on a whole, speckled page).
+                for line in detect_lines(image, 128)[: self.rules.max_runs]:
+                    self.probes += crop_probes([(grey, kind + "-line")], line.rect, line.box, frames,
+                                               bright=kind in ("segment-min-bright", "segment-saturated",
+                                                               "segment-persist-bright"))
+        self._seg_hi = self._seg_lo = self._seg_persist_hi = self._seg_persist_lo = None
 
     def finish(self) -> tuple[list[Probe], np.ndarray]:
         """(probes, (n_frames,) bool covered) after the last frame."""
@@ -272,20 +322,9 @@ class TextSearch:
         return self.probes, covered
 
 
-def stack(probes: list[Probe]) -> tuple[np.ndarray, list[int]]:
-    """One (H, W, 3) uint8 OCR page: the probes' images one under the other with black gaps, left-aligned;
-    and the first row of each probe on the page."""
-    width = max(p.image.shape[1] for p in probes)
-    parts, tops, y = [], [], 0
-    for p in probes:
-        h, w = p.image.shape
-        part = np.zeros((h + _GAP, width), np.uint8)
-        part[:h, :w] = p.image
-        parts.append(part)
-        tops.append(y)
-        y += h + _GAP
-    page = np.concatenate(parts)
-    return np.repeat(page[..., None], 3, axis=2), tops
+def rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 -> (H, W, 3) uint8 (tesseract's page format in proof.ocr_tokens_many)."""
+    return np.repeat(image[..., None], 3, axis=2)
 
 
 @dataclass(frozen=True)
@@ -304,8 +343,8 @@ class TextFindings:
                 "outside_fan": self.outside_fan, "frames": [list(f) for f in self.frames]}
 
 
-def judge(probes: list[Probe], tops: list[int], tokens, fan: np.ndarray, rules: TextRules) -> TextFindings:
-    """Findings from the OCR tokens of a stacked page (proof.Token list, page coordinates).
+def judge(probes: list[Probe], tokens: list[list], fan: np.ndarray, rules: TextRules) -> TextFindings:
+    """Findings from the OCR tokens of each probe (tokens[k]: proof.Token list of probes[k], probe pixels).
 
     fan: (h, w) bool output fan mask. A token counts when tesseract is confident (>= rules.min_conf) and it
     has at least rules.min_chars letters/digits; it is explained when it is on the allow-list.
@@ -313,22 +352,18 @@ def judge(probes: list[Probe], tops: list[int], tokens, fan: np.ndarray, rules: 
     count = unexplained = inside = outside = 0
     frames: set[tuple[int, int]] = set()
     texts = []
-    for t in tokens:
-        texts.append(t.text)
-        if t.conf < rules.min_conf or len(re.sub(r"[^0-9A-Za-z]", "", t.text)) < rules.min_chars:
-            continue
-        cy = (t.box[1] + t.box[3]) / 2
-        k = max(i for i, top in enumerate(tops) if top <= cy) if tops else 0
-        probe = probes[k]
-        if cy >= tops[k] + probe.image.shape[0]:  # in a gap between probes: cannot happen for a real word
-            continue
-        count += 1
-        if rules.allowed(t.text):
-            continue
-        unexplained += 1
-        x, y = probe.to_output((t.box[0] + t.box[2]) / 2, cy - tops[k])
-        x, y = min(max(x, 0), fan.shape[1] - 1), min(max(y, 0), fan.shape[0] - 1)
-        inside += bool(fan[y, x])
-        outside += not fan[y, x]
-        frames.add(probe.frames)
+    for probe, read in zip(probes, tokens):
+        for t in read:
+            texts.append(t.text)
+            if t.conf < rules.min_conf or len(re.sub(r"[^0-9A-Za-z]", "", t.text)) < rules.min_chars:
+                continue
+            count += 1
+            if rules.allowed(t.text):
+                continue
+            unexplained += 1
+            x, y = probe.to_output((t.box[0] + t.box[2]) / 2, (t.box[1] + t.box[3]) / 2)
+            x, y = min(max(x, 0), fan.shape[1] - 1), min(max(y, 0), fan.shape[0] - 1)
+            inside += bool(fan[y, x])
+            outside += not fan[y, x]
+            frames.add(probe.frames)
     return TextFindings(count, unexplained, inside, outside, tuple(sorted(frames)), tuple(texts))
