@@ -108,7 +108,7 @@ def make_project(root: Path, scale: int, ocr: bool) -> Path:
     params["synth"]["n_patients_development"] *= scale
     params["synth"]["n_patients_temporal"] *= scale
     if not ocr:
-        params["deidentify"]["ocr_frames_per_video"] = 0
+        raise SystemExit("--no-ocr: the text search of every frame cannot be switched off (deidentify fails closed)")
     project = root / f"x{scale}"
     project.mkdir()
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -144,8 +144,9 @@ def markdown(results: list[dict], ocr: bool, command: str) -> str:
     lines = [f"## Curation pipeline vs bare decode+encode ({when})", "",
              f"- machine: {machine}", f"- command: `{command}`", f"- OCR proof included: {ocr}", "",
              "| scale | videos | frames | bare decode+encode s (fps) | ingest s | deidentify s | clips s | "
-             "pipeline s (fps) | overhead | CPU s pipeline / bare (overhead) | peak RSS pipeline / bare (MB) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "pipeline s (fps) | overhead | CPU s pipeline / bare (overhead) | CPU s per video: deidentify / bare | "
+             "peak RSS pipeline / bare (MB) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         st = r["stages"]
         lines.append(
@@ -153,6 +154,7 @@ def markdown(results: list[dict], ocr: bool, command: str) -> str:
             f"{st['ingest']['seconds']:.1f} | {st['deidentify']['seconds']:.1f} | {st['clips']['seconds']:.1f} | "
             f"{r['pipeline_s']:.1f} ({r['pipeline_fps']:.0f}) | {r['overhead']:+.0%} | "
             f"{r['pipeline_cpu_s']:.1f} / {r['baseline_cpu_s']:.1f} ({r['cpu_overhead']:+.0%}) | "
+            f"{st['deidentify']['cpu_s'] / r['videos']:.2f} / {r['baseline_cpu_s'] / r['videos']:.2f} | "
             f"{r['pipeline_peak_rss_mb']} / {r['baseline_peak_rss_mb']} |")
     return "\n".join(lines) + "\n"
 

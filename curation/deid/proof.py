@@ -2,7 +2,7 @@
 
 1. planted-PHI search: every string the demo generator planted (data/raw/planted_phi.json), looked for in
    OCR text, MP4 bytes and tags, artifact tables and the QC contact sheets;
-2. OCR (tesseract) of sampled output frames: no readable text token outside the fan;
+2. the text search of every output frame (text_search.py): no word outside the allow-list, coverage 1.0;
 3. header allow-list scan: MP4 container/stream tags and the `technical` header JSON of artifact tables;
 4. human QC: contact sheets, first/middle/last frame of every video before and after.
 
@@ -378,72 +378,5 @@ def contact_sheets(rows: list[tuple[str, list[np.ndarray], list[np.ndarray]]], p
     return pages
 
 
-# --- the report ----------------------------------------------------------------------------------------
-
-def build_report(results: list[dict], tables: list[dict], sheets: list[str], sheet_phi: set[str],
-                 planted: PlantedPhi | None, indexed: int) -> dict:
-    """report.json (a DVC metric): numeric summary keys at the top, then per-video rows and findings.
-
-    results: per-video dicts from the stage; tables: scan_artifact_tables output. Names only video_ids,
-    artifact paths under artifacts/, field names and PHI kinds; never a PHI string.
-    """
-    ok = [r for r in results if r["failure"] is None]
-    checked = [r for r in results if "mp4" in r]  # written, or withheld because PHI was read in it
-    phi = [{"where": "ocr", "video_id": r["video_id"], "kind": k} for r in checked for k in r["ocr_phi_kinds"]]
-    phi += [{"where": "mp4", "video_id": r["video_id"], "kind": k} for r in checked for k in r["mp4"]["phi_kinds"]]
-    phi += [{"where": "table", "artifact": t["artifact"], "column": c, "kind": k} for t in tables for c, k in t["phi"]]
-    phi += [{"where": "contact_sheet", "kind": k} for k in sorted(sheet_phi)]
-    fields = [{"video_id": r["video_id"], "field": f} for r in checked for f in r["mp4"]["tags_outside_allowlist"]]
-    fields += [{"artifact": t["artifact"], "field": f} for t in tables for f in t["fields_outside_allowlist"]]
-    kept = [r["kept_fraction"] for r in ok if r["kept_fraction"] is not None]
-    actions = {a: sum(r["action"] == a for r in ok) for a in ("region-cropped", "auto-masked", "manual-region")}
-    actions["failed"] = len(results) - len(ok)
-    return {
-        "videos": len(ok),
-        "videos_indexed": indexed,
-        "failed": actions["failed"],
-        "actions": actions,
-        "ocr_frames": sum(r["ocr_frames"] for r in checked),
-        "ocr_tokens_outside_fan": sum(r["ocr_tokens_outside_fan"] for r in checked),
-        "ocr_tokens_inside_fan": sum(r["ocr_tokens_inside_fan"] for r in checked),
-        "planted_phi_checked": int(planted is not None),
-        "planted_phi_strings_unchecked": planted.unchecked if planted else 0,
-        "planted_phi_found": len(phi),
-        "header_fields_outside_allowlist": len(fields),
-        "dicom_outputs": sum(bool(r["mp4"]["dicom"]) for r in checked),
-        "median_kept_fraction": float(np.median(kept)) if kept else None,
-        "min_kept_fraction": float(np.min(kept)) if kept else None,
-        "contact_sheets": [f"qc/{name}" for name in sheets],
-        "failures": [{"video_id": r["video_id"], **r["failure"]} for r in results if r["failure"] is not None],
-        "phi_findings": phi,
-        "header_findings": fields,
-        "per_video": [{"video_id": r["video_id"], "action": r["action"], "kept_fraction": r["kept_fraction"],
-                       "crop": list(r["crop"]), "ocr_tokens_outside_fan": r["ocr_tokens_outside_fan"],
-                       "ocr_tokens_inside_fan": r["ocr_tokens_inside_fan"]} for r in ok],
-        "tables_scanned": [t["artifact"] for t in tables],
-    }
-
-
-def summary_lines(report: dict, deid_dir: Path) -> list[str]:
-    """What the stage prints: a summary, then failures and alarms (stderr lines start FAILED/PLANTED/warning)."""
-    a = report["actions"]
-    kept = report["median_kept_fraction"]
-    lines = [f"deidentify: {report['videos']}/{report['videos_indexed']} videos written ({a['region-cropped']} "
-             f"region-cropped, {a['auto-masked']} auto-masked, {a['manual-region']} manual-region, {a['failed']} "
-             f"failed); median kept fraction {'n/a' if kept is None else f'{kept:.3f}'}; "
-             f"OCR {report['ocr_frames']} frames, {report['ocr_tokens_outside_fan']} text tokens outside the fan; "
-             f"report in {deid_dir / 'report.json'}"]
-    lines += [f"FAILED {f['video_id']}: {f['message']}" for f in report["failures"]]
-    if report["ocr_tokens_outside_fan"]:
-        lines.append(f"warning: OCR read {report['ocr_tokens_outside_fan']} text tokens outside the fan: look at "
-                     f"the contact sheets in {deid_dir / 'qc'} and the per_video rows of the report")
-    if report["header_fields_outside_allowlist"]:
-        lines.append(f"warning: {report['header_fields_outside_allowlist']} header fields outside the allow-list "
-                     "(see header_findings in the report)")
-    if report["planted_phi_found"]:
-        where = sorted({f.get("video_id") or f.get("artifact") or f["where"] for f in report["phi_findings"]})
-        lines.append(f"PLANTED PHI SURVIVED de-identification ({report['planted_phi_found']} findings in: "
-                     f"{', '.join(where)}). Videos with PHI in their pixels or tags were withheld; masking or "
-                     "header handling is broken: see phi_findings in the report and fix it before sharing "
-                     "anything.")
-    return lines
+# The report (report.json and the stage's summary lines) lives in report.py; re-exported for callers.
+from curation.deid.report import build_report, summary_lines  # noqa: E402,F401

@@ -3,7 +3,8 @@
 This is the PHI boundary. For every indexed video the source is found again by its sha256, decoded
 frame by frame, everything outside the ultrasound image is blacked out and the frame cropped to it
 (masking.py), and the result written as metadata-free H.264 (encode.py). Then the output is decoded
-again and checked (proof.py): exact frame count, OCR of sampled frames, header/tag scan, planted PHI.
+again and checked (proof.py): exact frame count, a text search of every frame (text_search.py), header/tag
+scan, planted PHI. A video with text outside the allow-list, or not searched whole, is withheld (publish.py).
 
 How the image is found, per video, first that applies (the `action` column):
 - region-cropped: the index has a DICOM tissue region box (region_x0..y1); inside it the tissue is
@@ -15,13 +16,15 @@ How the image is found, per video, first that applies (the `action` column):
 - failed:         none of these, or the source does not decode: listed in the report, skipped.
 
 Outputs: artifacts/videos/*.mp4, artifacts/deid/videos.parquet (one row per written video),
-artifacts/deid/report.json (DVC metric) and artifacts/deid/qc/contact_sheet_NNN.png.
+artifacts/deid/report.json (DVC metric), artifacts/deid/qc/contact_sheet_NNN.png and
+artifacts/deid/withheld/<video_id>.png (pixelated thumbnails of withheld videos).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -34,14 +37,16 @@ import pandas as pd
 from tqdm import tqdm
 
 from curation import readers
-from curation.deid import encode, masking, proof
+from curation.deid import encode, masking, proof, publish, release, text_search
+from curation.deid.publish import ContactSheets, remove_stale  # noqa: F401 (stage.ContactSheets in tests)
 from luskit import paths
 from luskit.atomic import write_atomic, write_bytes_atomic, write_parquet_atomic
-from luskit.config import load_section, read_params, require
+from luskit.config import ConfigError, load_section, read_params, require
 
 REPORT = "report.json"
 TABLE = paths.DEID_VIDEOS_NAME
 QC = "qc"
+WITHHELD_EXIT = 3  # exit status when videos were withheld (fail closed: a person decides)
 OCR_BATCH = 4  # videos whose OCR proof one tesseract process reads (see process_videos)
 PLANTED = paths.PLANTED_PHI.name  # demo only: the strings the synth planted, next to the raw files
 DEID_COLUMNS = {
@@ -60,15 +65,35 @@ class DeidParams:
     manual_regions: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     crf: int = 18  # x264 constant rate factor: 18 is visually lossless for B-mode
     gop: int = 15  # keyframe every `gop` frames
-    ocr_frames_per_video: int = 3
     ocr_min_confidence: float = 60.0  # tesseract word confidence (0-100) for a token to count as text
+    # The text search of every frame (text_search.py; params.yaml says what each key does).
+    text_window: int = 4
+    text_segment: int = 96
+    text_contrast: int = 64
+    text_max_runs: int = 24
+    text_min_chars: int = 3
+    text_allow: tuple[str, ...] = ()
+    allow_withheld: bool = False  # exit 0 even when videos were withheld (they are never written)
     fail_on_planted_phi: bool = True
     workers: int = 2
+
+    def rules(self) -> text_search.TextRules:
+        return text_search.TextRules(self.text_window, self.text_segment, self.text_contrast, self.text_max_runs,
+                                     self.ocr_min_confidence, self.text_min_chars, tuple(self.text_allow))
 
     def __post_init__(self) -> None:
         require(0 <= self.crf <= 51, f"crf must lie in 0..51, got {self.crf}")
         require(1 <= self.gop <= 600, f"gop must lie in 1..600, got {self.gop}")
-        require(1 <= self.ocr_frames_per_video <= 100, "ocr_frames_per_video must lie in 1..100")
+        require(1 <= self.text_window <= 64, "text_window must lie in 1..64")
+        require(self.text_window <= self.text_segment <= 100000, "text_segment must be >= text_window")
+        require(1 <= self.text_contrast <= 255, "text_contrast must lie in 1..255")
+        require(0 <= self.text_max_runs <= 10000, "text_max_runs must lie in 0..10000")
+        require(1 <= self.text_min_chars <= 20, "text_min_chars must lie in 1..20")
+        for pattern in self.text_allow:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ConfigError(f"text_allow: {pattern!r} is not a regular expression ({err})") from None
         require(0 <= self.ocr_min_confidence <= 100, "ocr_min_confidence must lie in 0..100")
         require(1 <= self.workers <= 256, "workers must lie in 1..256")
         for key, (x0, y0, x1, y1) in self.manual_regions.items():
@@ -97,9 +122,9 @@ class Job:
     manual_regions: dict
     crf: int
     gop: int
-    ocr_frames: int
-    min_conf: float
+    rules: text_search.TextRules
     planted: proof.PlantedPhi | None
+    releases: dict = field(default_factory=dict)  # {video_id: {output_sha256}} signed off (release.py)
 
     def __repr__(self) -> str:
         return f"Job({self.video_id})"
@@ -205,22 +230,21 @@ def _write(job: Job, info, mask: np.ndarray, box: masking.Box, tmp: Path) -> dic
     return {"kept": kept, "total": total, "before": before, "after": after, "out_stats": out_stats}
 
 
-def _verify(job: Job, tmp: Path) -> tuple[dict, list[np.ndarray]]:
-    """Decode the written file: exact frame count and tag/byte scan. Returns the checks and the sampled
-    (h', w', 3) uint8 frames for the OCR proof (read afterwards, several videos in one tesseract call)."""
+def _verify(job: Job, tmp: Path) -> tuple[dict, list, np.ndarray]:
+    """Decode the written file: exact frame count, tag/byte scan, and the text search fed every frame.
+    Returns the checks, the probes for OCR (read afterwards, several videos in one tesseract call) and
+    the (n,) bool frames covered."""
     import av
 
-    ocr_at = set(np.unique(np.linspace(0, job.n_frames - 1, job.ocr_frames).round().astype(int)).tolist())
-    count, sampled = 0, []
+    search = text_search.TextSearch(job.rules)
     with av.open(str(tmp)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            count += 1
-            if i in ocr_at:
-                sampled.append(frame.to_ndarray(format="rgb24"))
-    if count != job.n_frames:
-        raise DeidFailure("frame_count_mismatch", f"the written MP4 decodes to {count} frames, "
+        for frame in container.decode(video=0):
+            search.add(frame.to_ndarray(format="rgb24"))
+    if search.n_frames != job.n_frames:
+        raise DeidFailure("frame_count_mismatch", f"the written MP4 decodes to {search.n_frames} frames, "
                           f"expected {job.n_frames}: report this encoder bug")
-    return {"ocr_frames": len(ocr_at), "mp4": proof.scan_mp4(tmp, job.planted)}, sampled
+    probes, covered = search.finish()
+    return {"ocr_images": len(probes), "mp4": proof.scan_mp4(tmp, job.planted)}, probes, covered
 
 
 def _proof_fan(out_stats: masking.FrameStats, mask: np.ndarray, box: masking.Box) -> np.ndarray:
@@ -252,45 +276,37 @@ def _failed(job: Job, tmp: Path, err: Exception) -> dict:
 
 
 def _prepare(job: Job, tmp: Path) -> dict:
-    """Everything but the OCR proof: probe, mask, write `tmp`, verify it. Raises DeidFailure."""
+    """Everything but the OCR: probe, mask, write `tmp`, verify it, plan the text search. Raises DeidFailure."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # library warnings can quote header values (PHI)
         info = _probe(job)
         action, mask = choose_mask(job, info)
         box = masking.mask_bbox(mask)
         done = _write(job, info, mask, box, tmp)
-        checks, sampled = _verify(job, tmp)
+        checks, probes, covered = _verify(job, tmp)
         fan = _proof_fan(done["out_stats"], mask, box)
-    return {"action": action, "box": box, "done": done, "checks": checks, "ocr": (sampled, fan)}
+    return {"action": action, "box": box, "done": done, "checks": checks, "probes": probes,
+            "covered": covered, "fan": fan}
 
 
-def _publish(job: Job, tmp: Path, ready: dict, found: proof.FrameFindings | None) -> dict:
-    """Add the OCR findings; publish the MP4, or withhold it when planted PHI was read in it."""
-    base = {"video_id": job.video_id, "patient_id": job.patient_id, "period": job.period, "action": "failed",
-            "failure": None, "kept_fraction": None}
-    action, box, done = ready["action"], ready["box"], ready["done"]
-    checks = {"ocr_frames": ready["checks"]["ocr_frames"],
-              "ocr_tokens_outside_fan": found.tokens_outside if found else 0,
-              "ocr_tokens_inside_fan": found.tokens_inside if found else 0,
-              "ocr_phi_kinds": sorted(found.phi_kinds) if found else [], "mp4": ready["checks"]["mp4"]}
-    if checks["ocr_phi_kinds"] or checks["mp4"]["phi_kinds"]:
-        # Never publish a video in which planted PHI was read; the report still counts it.
-        tmp.unlink(missing_ok=True)
-        return {**base, **checks, "failure": {"reason": "planted_phi_in_output", "message":
-                f"planted PHI read in the output ({action}): withheld. The image box covers burned-in text: "
-                "check the index's tissue region or deidentify.manual_regions, then rerun"}}
-    tmp.replace(Path(job.videos_dir) / f"{job.video_id}.mp4")
-    h, w = encode.even_shape(box[3] - box[1] + 1, box[2] - box[0] + 1)
-    return {**base, **checks, "action": action, "n_frames": job.n_frames, "fps": job.fps, "height": h, "width": w,
-            "crop": box, "kept_fraction": done["kept"] / done["total"] if done["total"] else None,
-            "before": done["before"], "after": done["after"]}
+def _judge(job: Job, ready: dict, tokens: list) -> tuple[text_search.TextFindings, set[str]]:
+    """The text findings of one video (tokens: one list per probe), and the kinds of planted PHI read."""
+    found = text_search.judge(ready["probes"], tokens, ready["fan"], job.rules)
+    kinds = set()
+    if job.planted:  # the joined text, and word by word (joining can hide a needle split by a misread)
+        kinds = job.planted.in_text(" ".join(found.texts))
+        for text in found.texts:
+            kinds |= job.planted.in_text(text)
+    return found, kinds
 
 
 def process_videos(jobs: list[Job]) -> list[dict]:
     """De-identify a few videos (one worker task); never raises. Results in job order, by video_id only.
 
-    The OCR proof of all of them is read by one tesseract process (its start-up, loading the model, cost
-    as much as reading a video's frames); each video is published or withheld after its own findings.
+    The text-search probes of all of them are read by one tesseract process (its start-up, loading the
+    model, costs as much as reading a page), each probe a page of its own (tesseract reads pages apart;
+    on a page of many, its layout analysis lost words); each video is then published, withheld or failed
+    on its own findings.
     """
     tmps = [Path(job.videos_dir) / f".{job.video_id}.mp4.tmp" for job in jobs]
     results: list[dict | None] = [None] * len(jobs)
@@ -300,19 +316,21 @@ def process_videos(jobs: list[Job]) -> list[dict]:
             ready[k] = _prepare(job, tmp)
         except Exception as err:
             results[k] = _failed(job, tmp, err)
-    reading = [k for k in ready if ready[k]["ocr"][0]]
+    images = [text_search.rgb(p.image) for k in ready for p in ready[k]["probes"]]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            found = proof.scan_videos([(*ready[k]["ocr"], jobs[k].planted, jobs[k].min_conf) for k in reading])
+            pages = iter(proof.ocr_tokens_many(images))
     except Exception as err:  # OCR failed: none of these videos has its proof, none is published
         for k in ready:
             results[k] = _failed(jobs[k], tmps[k], err)
         return results
-    findings = dict(zip(reading, found))
+    tokens = {k: [next(pages) for _ in ready[k]["probes"]] for k in ready}
     for k in ready:
         try:
-            results[k] = _publish(jobs[k], tmps[k], ready[k], findings.get(k))
+            found, kinds = _judge(jobs[k], ready[k], tokens.get(k, []))
+            results[k] = publish.decide(jobs[k], tmps[k], ready[k], found, ready[k]["covered"], kinds,
+                                        jobs[k].releases)
         except Exception as err:
             results[k] = _failed(jobs[k], tmps[k], err)
     return results
@@ -342,7 +360,7 @@ def read_index(index_dir: Path) -> pd.DataFrame:
 
 
 def make_jobs(index: pd.DataFrame, sources: dict[str, Path], cfg: DeidParams, videos_dir: Path,
-              planted: proof.PlantedPhi | None) -> list[Job]:
+              planted: proof.PlantedPhi | None, releases: dict | None = None) -> list[Job]:
     """One Job per index row (pure apart from the paths it is handed)."""
     jobs = []
     for row in index.itertuples(index=False):
@@ -357,7 +375,8 @@ def make_jobs(index: pd.DataFrame, sources: dict[str, Path], cfg: DeidParams, vi
             model=None if model is None or pd.isna(model) else str(model),
             source=None if source is None else str(source), videos_dir=str(videos_dir),
             manual_regions=dict(cfg.manual_regions), crf=cfg.crf, gop=cfg.gop,
-            ocr_frames=cfg.ocr_frames_per_video, min_conf=cfg.ocr_min_confidence, planted=planted))
+            rules=cfg.rules(), planted=planted,
+            releases={row.video_id: set((releases or {}).get(row.video_id, ()))}))
     return jobs
 
 
@@ -397,67 +416,14 @@ def deid_table(results: list[dict]) -> pd.DataFrame:
     rows = [{**{k: r[k] for k in ("video_id", "patient_id", "period", "n_frames", "fps", "height", "width",
                                   "action", "kept_fraction")},
              **dict(zip(("crop_x0", "crop_y0", "crop_x1", "crop_y1"), r["crop"]))}
-            for r in results if r["failure"] is None]
+            for r in results if publish.is_published(r)]
     return pd.DataFrame(rows, columns=list(DEID_COLUMNS)).astype(DEID_COLUMNS)
 
 
-class ContactSheets:
-    """Writes QC pages as results arrive, so thumbnails never pile up (memory stays flat with data size)."""
-
-    def __init__(self, qc_dir: Path, planted: proof.PlantedPhi | None, per_page: int = 20) -> None:
-        self.qc_dir, self.planted, self.per_page = qc_dir, planted, per_page
-        self.names: list[str] = []
-        self.kinds: set[str] = set()
-        self._rows: list = []
-        qc_dir.mkdir(parents=True, exist_ok=True)
-        for old in qc_dir.glob("contact_sheet*.png"):
-            old.unlink()
-
-    def add(self, result: dict) -> dict:
-        """Queue one video's before/after thumbnails; returns the result without them."""
-        before, after = result.pop("before", None), result.pop("after", None)
-        if result["failure"] is None:
-            kept = result["kept_fraction"]
-            label = f"{result['video_id']}\n{result['action']}" + (f"\nkept {kept:.3f}" if kept is not None else "")
-            self._rows.append((label, before, after))
-            if len(self._rows) == self.per_page:
-                self.flush()
-        return result
-
-    def flush(self) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from PIL import Image
-
-        pages = proof.contact_sheets(self._rows, per_page=self.per_page) if self._rows else []
-        self._rows = []
-        # The OCR of the pages (a tesseract process) runs while this thread compresses the PNGs: the last
-        # flush comes after the workers are done, with the cores free.
-        with ThreadPoolExecutor(1) as pool:
-            reads = [pool.submit(proof.ocr_tokens, page) for page in pages] if self.planted is not None else []
-            for page in pages:
-                name = f"contact_sheet_{len(self.names) + 1:03d}.png"
-                write_atomic(self.qc_dir / name, lambda tmp, page=page: Image.fromarray(page).save(tmp, format="PNG"))
-                self.names.append(name)
-            for read in reads:
-                self.kinds |= self.planted.in_text(" ".join(t.text for t in read.result()))
-
-
-def remove_stale(videos_dir: Path, keep: set[str]) -> int:
-    """Delete MP4s (and leftover temporary files) of videos no longer produced; returns how many."""
-    removed = 0
-    for path in videos_dir.glob("*.mp4"):
-        if path.stem not in keep:
-            path.unlink()
-            removed += 1
-    for path in videos_dir.glob(".*.tmp"):
-        path.unlink()
-    return removed
-
-
 def main(params_path: Path = paths.PARAMS, index_dir: Path = paths.INDEX, raw_dir: Path = paths.RAW,
-         videos_dir: Path = paths.VIDEOS, deid_dir: Path = paths.DEID) -> int:
-    """Run the stage. 0 on success; 1 when planted PHI survived (and fail_on_planted_phi)."""
+         videos_dir: Path = paths.VIDEOS, deid_dir: Path = paths.DEID, reviews_dir: Path = paths.REVIEWS) -> int:
+    """Run the stage. 0 on success; 1 when planted PHI survived (and fail_on_planted_phi); else
+    WITHHELD_EXIT when videos were withheld (unless allow_withheld)."""
     cfg = load_section(Path(params_path), "deidentify", DeidParams)
     index_dir, raw_dir, videos_dir, deid_dir = map(Path, (index_dir, raw_dir, videos_dir, deid_dir))
     index = read_index(index_dir)
@@ -469,16 +435,20 @@ def main(params_path: Path = paths.PARAMS, index_dir: Path = paths.INDEX, raw_di
         warnings.simplefilter("ignore")  # library warnings can quote header values (PHI)
         sources = _locate(raw_dir, _ingest_ignore(Path(params_path)))
     videos_dir.mkdir(parents=True, exist_ok=True)
-    jobs = sorted(make_jobs(index, sources, cfg, videos_dir, planted), key=lambda j: j.video_id)
+    releases = release.load_releases(Path(reviews_dir) / paths.DEID_RELEASES.relative_to(paths.REVIEWS))
+    jobs = sorted(make_jobs(index, sources, cfg, videos_dir, planted, releases), key=lambda j: j.video_id)
     qc = ContactSheets(deid_dir / QC, planted)
     results = [qc.add(result) for result in run_jobs(jobs, cfg.workers)]
     qc.flush()
     sheets, sheet_phi = qc.names, qc.kinds
-    remove_stale(videos_dir, {r["video_id"] for r in results if r["failure"] is None})
+    publish.write_withheld(deid_dir / publish.WITHHELD, results)
+    remove_stale(videos_dir, {r["video_id"] for r in results if publish.is_published(r)})
     write_parquet_atomic(deid_dir / TABLE, deid_table(results))
     tables = proof.scan_artifact_tables([index_dir, deid_dir], planted, proof.allowed_header_fields())
     report = proof.build_report(results, tables, sheets, sheet_phi, planted, len(index))
     write_bytes_atomic(deid_dir / REPORT, (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
     for line in proof.summary_lines(report, deid_dir):
-        print(line, file=sys.stderr if line.startswith(("FAILED", "PLANTED", "warning")) else sys.stdout)
-    return 1 if report["planted_phi_found"] and cfg.fail_on_planted_phi else 0
+        print(line, file=sys.stderr if line.startswith(("FAILED", "WITHHELD", "PLANTED", "warning")) else sys.stdout)
+    if report["planted_phi_found"] and cfg.fail_on_planted_phi:
+        return 1
+    return WITHHELD_EXIT if report["videos_withheld"] and not cfg.allow_withheld else 0

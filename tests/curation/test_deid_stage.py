@@ -145,7 +145,7 @@ def test_end_to_end(study, tmp_path, capsys):
     assert "manual_regions['480x368']" in report["failures"][0]["message"]
     for key in ("planted_phi_found", "header_fields_outside_allowlist", "dicom_outputs", "ocr_tokens_outside_fan"):
         assert report[key] == 0, (key, report)
-    assert report["ocr_frames"] == 9 and report["planted_phi_checked"] == 1
+    assert report["ocr_frames"] == 60 and report["min_text_coverage"] == 1.0 and report["planted_phi_checked"] == 1
     assert 0.5 < report["median_kept_fraction"] < 1.0  # the banner was removed, the fan kept
     index = pd.read_parquet(study / "index" / "videos.parquet").set_index("video_id")
     table = pd.read_parquet(tmp_path / "deid" / "videos.parquet")
@@ -172,7 +172,7 @@ def test_end_to_end(study, tmp_path, capsys):
 
 
 def test_manual_region_rescues_the_still_and_pool_runs(study, tmp_path):
-    rc, report = _run(study, tmp_path, workers=2, ocr_frames_per_video=1,
+    rc, report = _run(study, tmp_path, workers=2,
                       manual_regions={"480x368": [120, 98, 359, 313]})
     assert rc == 0
     assert report["actions"] == {"region-cropped": 2, "auto-masked": 1, "manual-region": 1, "failed": 0}
@@ -189,7 +189,7 @@ def test_missing_source_is_recorded_and_the_rest_continue(study, tmp_path):
     stale = tmp_path / "videos" / "P0_Vdeadbeef.mp4"
     stale.parent.mkdir()
     stale.write_bytes(b"old")
-    rc = stage.main(_params(tmp_path / "params.yaml", ocr_frames_per_video=1), study / "index", raw,
+    rc = stage.main(_params(tmp_path / "params.yaml"), study / "index", raw,
                     tmp_path / "videos", tmp_path / "deid")
     report = json.loads((tmp_path / "deid" / "report.json").read_text())
     assert rc == 0 and report["videos"] == 2
@@ -204,7 +204,7 @@ def test_a_batch_proves_each_video_as_alone(study, tmp_path):
 
     from curation.deid import proof
 
-    cfg = stage.DeidParams(ocr_frames_per_video=2)
+    cfg = stage.DeidParams()
     planted = proof.PlantedPhi.from_mapping(PLANTED)
     sources = ingest.locate_sources(study / "raw", ())
     jobs = sorted(stage.make_jobs(stage.read_index(study / "index"), sources, cfg, tmp_path, planted),
@@ -260,7 +260,7 @@ def test_planted_phi_that_survives_fails_the_stage(tmp_path, monkeypatch, capsys
     removes the banner, but the label over the image survives and must be caught."""
     build_raw(tmp_path / "raw", lying_region=True)
     monkeypatch.setenv("LUSKIT_PSEUDONYM_KEY", "deid-test-key-0123456789")
-    params = _params(tmp_path / "params.yaml", ocr_frames_per_video=1)
+    params = _params(tmp_path / "params.yaml")
     assert ingest.main(params, tmp_path / "raw", tmp_path / "index") == 0
     rc = stage.main(params, tmp_path / "index", tmp_path / "raw", tmp_path / "videos", tmp_path / "deid")
     printed = capsys.readouterr()
@@ -272,7 +272,7 @@ def test_planted_phi_that_survives_fails_the_stage(tmp_path, monkeypatch, capsys
     text = (tmp_path / "deid" / "report.json").read_text() + printed.out + printed.err
     assert not [s for s in _phi_strings() if s.decode() in text]
     # with fail_on_planted_phi off the stage reports but exits 0
-    quiet = _params(tmp_path / "p2.yaml", fail_on_planted_phi=False, ocr_frames_per_video=1)
+    quiet = _params(tmp_path / "p2.yaml", fail_on_planted_phi=False)
     assert stage.main(quiet, tmp_path / "index", tmp_path / "raw", tmp_path / "videos", tmp_path / "deid") == 0
 
 
