@@ -4,7 +4,10 @@ Every file under raw_dir is probed and fully decoded once (in a process pool), w
 readable, counts its frames and hashes its pixels. Then, in sorted path order, each readable file
 gets a pseudonymous identity (keyed HMAC of PatientID and SOP Instance UID, or of the folder name and
 the file hash for headerless videos), a period (development | temporal) from its true acquisition
-date, and is either kept or quarantined as a duplicate. Nothing is deleted or moved.
+date, and is either kept or quarantined as a duplicate. Nothing is deleted or moved. The key is a real
+one except for the synthetic demo or on request (curation/ingest_key.py: without one, real data stops
+before the scan); its kind is recorded in pseudonym_key.json. A file that cannot be read, or whose
+reader process dies, is quarantined like any other bad input and the rest goes on.
 
 The tables are de-identified from the first byte: no paths (folder names are MRNs and dates), no
 dates, no UIDs, no header text beyond readers.ALLOWED_HEADER_FIELDS. A kept video is found again by

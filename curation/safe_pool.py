@@ -7,8 +7,8 @@ time, each in a fresh one-worker pool (an innocent item that was only killed alo
 and an item whose worker dies again gets `on_death(job)` as its result. Items that had not started are
 run again in a new pool. Results come back in the order of `jobs`.
 
-Workers are forked (the platform default on Linux): fn and its module state are inherited, nothing is
-pickled but the jobs and results.
+Workers are forked (the default on Linux, named explicitly because the shared array is inherited): fn and
+its module state are inherited, nothing is pickled but the jobs and results.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def _call(fn: Callable, index: int, job):
 def _one_pool(fn: Callable[[J], R], jobs: Sequence[J], todo: list[int], workers: int, results: dict[int, R],
               bar) -> set[int]:
     """Run `todo` in one pool; fill `results`; return the items that were running when the pool broke."""
-    started = multiprocessing.RawArray("b", len(jobs))
-    with ProcessPoolExecutor(min(workers, len(todo)), initializer=_init, initargs=(started,)) as pool:
+    started = multiprocessing.RawArray("b", len(jobs))  # shared by inheritance: hence fork, named explicitly
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("fork"),
+                             initializer=_init, initargs=(started,)) as pool:
         futures = {pool.submit(_call, fn, i, jobs[i]): i for i in todo}
         pending = set(futures)
         broken = False

@@ -53,7 +53,7 @@ def environment_key(env: Mapping[str, str] | None = None) -> tuple[bytes, str] |
     """
     env = os.environ if env is None else env
     if env.get(KEY_ENV):
-        key, kind, where = env[KEY_ENV].strip().encode(), "env", f"${KEY_ENV}"
+        key, kind, where = env[KEY_ENV].encode(), "env", f"${KEY_ENV}"  # as given: pseudonyms stay as before
     elif env.get(KEY_FILE_ENV):
         path = Path(env[KEY_FILE_ENV]).expanduser()
         if not path.is_file():
