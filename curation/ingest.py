@@ -121,7 +121,7 @@ def walk(raw_dir: Path, ignore: tuple[str, ...]) -> list[tuple[str, Path]]:
         rel = path.relative_to(raw_dir).as_posix()
         try:
             regular = path.is_file()  # FIFOs, sockets, folders and broken links are not files to read
-        except OSError:  # e.g. a link loop or a path that went away while listing: let the scan report it
+        except OSError:  # e.g. no permission to stat it: listed, so that the scan quarantines it by label
             regular = True
         if regular and not is_ignored(rel, ignore):
             found.append((rel, path))
@@ -203,9 +203,9 @@ def scan_all(files: list[tuple[str, Path]], params: IngestParams) -> list[Scan]:
     """Scan every file in worker processes (params.workers); results in the order of `files`.
 
     Always in child processes, also with one worker: a file that gets its reader killed (out of memory, a
-    decoder crash) is quarantined as worker_died and the others go on. The platform's default start method
-    (fork on Linux) works from scripts and notebooks without a __main__ guard; the parent has decoded
-    nothing yet, so no decoder state is inherited.
+    decoder crash) is quarantined as worker_died and the others go on. Forked workers (safe_pool) work from
+    scripts and notebooks without a __main__ guard; the parent has decoded nothing yet, so no decoder
+    state is inherited.
     """
     jobs = [(rel, str(path), params.default_fps, params.max_frames, params.max_side) for rel, path in files]
     return map_surviving_deaths(scan_file, jobs, params.workers, _worker_died, desc="ingest", unit="file")
@@ -346,7 +346,8 @@ def main(
     """
     params = load_section(Path(params_path), "ingest", IngestParams)
     strict = params.strict if strict is None else strict
-    demo_requested, requested_by = (params.demo_key, "ingest.demo_key") if demo_key is None else (demo_key, "--demo-key")
+    demo_requested = params.demo_key if demo_key is None else demo_key
+    requested_by = "ingest.demo_key" if demo_key is None else "--demo-key"
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"{raw_dir} is not a folder: put the raw DICOM/video files there "

@@ -13,6 +13,6 @@ def test_label_studio_never_gets_the_pseudonym_key(ls_server):
     environ = Path(f"/proc/{ls_server.pid()}/environ").read_bytes()
     assert b"LUSKIT_PSEUDONYM_KEY" not in environ and CANARY_KEY.encode() not in environ
     assert b"LABEL_STUDIO_BASE_DATA_DIR=" in environ  # the real server's environment, not an empty read
-    child = server.child_env(ls_server.cfg, ls_server.creds,
-                             base={"PATH": "/bin", "LUSKIT_PSEUDONYM_KEY": CANARY_KEY, "LUSKIT_PSEUDONYM_KEY_FILE": "/k"})
+    base = {"PATH": "/bin", "LUSKIT_PSEUDONYM_KEY": CANARY_KEY, "LUSKIT_PSEUDONYM_KEY_FILE": "/k"}
+    child = server.child_env(ls_server.cfg, ls_server.creds, base=base)
     assert not [k for k in child if k.startswith("LUSKIT_PSEUDONYM")]
