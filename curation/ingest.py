@@ -4,7 +4,10 @@ Every file under raw_dir is probed and fully decoded once (in a process pool), w
 readable, counts its frames and hashes its pixels. Then, in sorted path order, each readable file
 gets a pseudonymous identity (keyed HMAC of PatientID and SOP Instance UID, or of the folder name and
 the file hash for headerless videos), a period (development | temporal) from its true acquisition
-date, and is either kept or quarantined as a duplicate. Nothing is deleted or moved.
+date, and is either kept or quarantined as a duplicate. Nothing is deleted or moved. The key is a real
+one except for the synthetic demo or on request (curation/ingest_key.py: without one, real data stops
+before the scan); its kind is recorded in pseudonym_key.json. A file that cannot be read, or whose
+reader process dies, is quarantined like any other bad input and the rest goes on.
 
 The tables are de-identified from the first byte: no paths (folder names are MRNs and dates), no
 dates, no UIDs, no header text beyond readers.ALLOWED_HEADER_FIELDS. A kept video is found again by
@@ -17,26 +20,27 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import os
 import re
 import sys
 import warnings
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
+from curation.ingest_key import check_key_before_scan, choose_key, demo_identities, write_key_record
 from curation.readers import (
     ALLOWED_HEADER_FIELDS, FPS_RANGE, REASONS, SourceInfo, UnreadableInput, iter_frames, probe, tissue_region,
 )
+from curation.safe_pool import map_surviving_deaths
 from luskit import paths
 from luskit.atomic import write_parquet_atomic
 from luskit.config import load_section, require
-from luskit.pseudonym import load_key, patient_pseudonym, video_pseudonym
+from luskit.pseudonym import environment_key, patient_pseudonym, path_tag, video_pseudonym
 
 VIDEOS_TABLE = paths.INDEX_VIDEOS_NAME
 QUARANTINE_TABLE = "quarantine.parquet"
@@ -50,6 +54,10 @@ VIDEO_COLUMNS = {
 QUARANTINE_COLUMNS = {"source_sha256": "string", "file_label": "string", "reason": "string", "message": "string",
                       "duplicate_of": "string"}
 _MAX_LISTED = 20  # quarantined files named one by one on stderr; the rest are counted
+# Extensions a quarantine label may show: media types only. Anything else after a dot can be a name or an
+# ID (`KIM.MINJI`, `DOE.20230101`) and is shown as "other".
+MEDIA_EXTENSIONS = frozenset({"dcm", "dicom", "dic", "ima", "mp4", "m4v", "mov", "avi", "mpg", "mpeg", "gif",
+                              "mkv", "webm", "ts", "wmv", "mts"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class IngestParams:
     max_frames: int = 20000
     max_side: int = 4096
     workers: int = 2
+    demo_key: bool = False  # true: the PUBLIC demo key on any data (public data sets only; never patients)
 
     def __post_init__(self) -> None:
         try:
@@ -110,7 +119,11 @@ def walk(raw_dir: Path, ignore: tuple[str, ...]) -> list[tuple[str, Path]]:
     found = []
     for path in raw_dir.rglob("*"):
         rel = path.relative_to(raw_dir).as_posix()
-        if path.is_file() and not is_ignored(rel, ignore):
+        try:
+            regular = path.is_file()  # FIFOs, sockets, folders and broken links are not files to read
+        except OSError:  # e.g. no permission to stat it: listed, so that the scan quarantines it by label
+            regular = True
+        if regular and not is_ignored(rel, ignore):
             found.append((rel, path))
     return sorted(found)
 
@@ -123,14 +136,38 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def locate_sources(raw_dir: Path, ignore: tuple[str, ...] | list[str]) -> dict[str, Path]:
-    """source_sha256 -> path of every file under raw_dir (the first in sorted order for identical copies).
+def hash_sources(files: list[tuple[str, Path]]) -> tuple[dict[str, Path], list[tuple[str, str]]]:
+    """({source_sha256: path}, [(relpath, error type)] of files that could not be read) for listed files.
 
-    For deidentify: videos.parquet names no paths, so a video's source is found again by its hash.
+    The first path in the given order wins for identical copies. A file that vanished after listing, or
+    cannot be read (permissions, I/O error), is skipped and returned with its error's type name only.
     """
     found: dict[str, Path] = {}
-    for _, path in walk(raw_dir, tuple(ignore)):
-        found.setdefault(file_sha256(path), path)
+    unreadable: list[tuple[str, str]] = []
+    for rel, path in files:
+        try:
+            found.setdefault(file_sha256(path), path)
+        except OSError as err:  # never its text: it holds the path (MRNs, dates)
+            unreadable.append((rel, type(err).__name__))
+    return found, unreadable
+
+
+def locate_sources(raw_dir: Path, ignore: tuple[str, ...] | list[str]) -> dict[str, Path]:
+    """source_sha256 -> path of every readable file under raw_dir (the first in sorted order for copies).
+
+    For deidentify: videos.parquet names no paths, so a video's source is found again by its hash. A file
+    that cannot be read is named on stderr by a PHI-free label (its type and a keyed hash of its path) and
+    skipped: a video whose source it was is then reported by deidentify as missing, the others go on.
+    """
+    found, unreadable = hash_sources(walk(raw_dir, tuple(ignore)))
+    if unreadable:
+        # Labels are stable across runs with a key set; without one they only tell this run's files apart.
+        key = environment_key()
+        salt = key[0] if key is not None else os.urandom(32)
+        for rel, error in unreadable:
+            print(f"skipped {file_label(rel, '', salt)}: {REASONS['unreadable']} ({error})", file=sys.stderr)
+        print(f"{len(unreadable)} file(s) under the raw folder could not be read and were skipped; "
+              "`luskit ingest --show-paths` shows which local files they are.", file=sys.stderr)
     return found
 
 
@@ -142,8 +179,8 @@ def scan_file(job: tuple[str, str, float, int, int]) -> Scan:
         try:
             sha = file_sha256(Path(path))
         except OSError as err:
-            unreadable = UnreadableInput("not_media", f"file cannot be read ({type(err).__name__})")
-            return Scan(relpath, "", reason="not_media", message=str(unreadable))
+            unreadable = UnreadableInput("unreadable", type(err).__name__)
+            return Scan(relpath, "", reason="unreadable", message=str(unreadable))
         try:
             info = probe(Path(path), default_fps=default_fps, max_frames=max_frames, max_side=max_side)
             return Scan(relpath, sha, info=info, pixel_sha256=pixel_digest(Path(path), info))
@@ -163,24 +200,36 @@ def pixel_digest(path: Path, info: SourceInfo) -> str:
 
 
 def scan_all(files: list[tuple[str, Path]], params: IngestParams) -> list[Scan]:
-    """Scan every file (process pool of params.workers); results in the order of `files`."""
+    """Scan every file in worker processes (params.workers); results in the order of `files`.
+
+    Always in child processes, also with one worker: a file that gets its reader killed (out of memory, a
+    decoder crash) is quarantined as worker_died and the others go on. Forked workers (safe_pool) work from
+    scripts and notebooks without a __main__ guard; the parent has decoded nothing yet, so no decoder
+    state is inherited.
+    """
     jobs = [(rel, str(path), params.default_fps, params.max_frames, params.max_side) for rel, path in files]
-    bar = dict(total=len(jobs), desc="ingest", unit="file", disable=None, file=sys.stderr)
-    if params.workers == 1 or len(jobs) <= 1:
-        return [scan_file(job) for job in tqdm(jobs, **bar)]
-    # The platform's default start method (fork on Linux): works from scripts and notebooks without a
-    # __main__ guard; the parent has decoded nothing yet, so no decoder state is inherited.
-    with ProcessPoolExecutor(params.workers) as pool:
-        return list(tqdm(pool.map(scan_file, jobs, chunksize=1), **bar))
+    return map_surviving_deaths(scan_file, jobs, params.workers, _worker_died, desc="ingest", unit="file")
+
+
+def _worker_died(job: tuple) -> Scan:
+    relpath, path = job[0], job[1]
+    try:
+        sha = file_sha256(Path(path))
+    except OSError:
+        sha = ""
+    return Scan(relpath, sha, reason="worker_died", message=str(UnreadableInput("worker_died")))
 
 
 # ---------------------------------------------------------------- identity and duplicates (pure)
 
-def file_label(relpath: str, sha: str) -> str:
-    """A PHI-free label: the extension when it looks like one (never a date or an ID) and a hash prefix."""
-    suffix = Path(relpath).suffix.lower()
-    ok = re.fullmatch(r"\.[a-z][a-z0-9]{0,4}", suffix) is not None
-    return f"{suffix[1:] if ok else 'noext'}:{sha[:12] or 'unreadable'}"
+def file_label(relpath: str, sha: str, key: bytes = b"") -> str:
+    """A PHI-free label "<kind>:<12 hex>": a known media extension (else "noext" or "other": what follows a dot
+    can be a name, `KIM.MINJI`), then the file's sha256 prefix, or for a file that could not be read a keyed
+    hash of its path ("unread-..."; the path itself holds MRNs and dates)."""
+    name = relpath.rsplit("/", 1)[-1]
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name.lstrip(".") else ""
+    kind = suffix if suffix in MEDIA_EXTENSIONS else ("other" if suffix else "noext")
+    return f"{kind}:{sha[:12]}" if sha else f"{kind}:unread-{path_tag(key, relpath)}"
 
 
 def path_identity(relpath: str, pattern: str) -> tuple[str | None, date | None]:
@@ -203,6 +252,15 @@ class Resolved:
     quarantined_paths: list[str]  # relative paths (PHI) parallel to `quarantine`: terminal only
 
 
+def identity(scan: Scan, params: IngestParams) -> tuple[str | None, date | None, str]:
+    """(patient identifier, acquisition date, fix when the identifier is missing) of a readable file (PHI)."""
+    info = scan.info
+    if info.kind == "dicom":
+        return info.patient_key, info.acquired, "no PatientID in the DICOM header: fix the export"
+    patient, acquired = path_identity(scan.relpath, params.path_pattern)
+    return patient, acquired, "folders do not match ingest.path_pattern: file it as <patient>/<YYYYMMDD>/<file>"
+
+
 def resolve(scans: list[Scan], params: IngestParams, key: bytes) -> Resolved:
     """Scans (sorted by path) -> table rows: identity, period, duplicates (first in path order is kept)."""
     videos: list[dict] = []
@@ -211,18 +269,13 @@ def resolve(scans: list[Scan], params: IngestParams, key: bytes) -> Resolved:
     by_instance: dict[str, str] = {}
     by_pixels: dict[str, str] = {}
     for scan in scans:
-        label = file_label(scan.relpath, scan.source_sha256)
+        label = file_label(scan.relpath, scan.source_sha256, key)
         if scan.reason is not None:
             quarantine.append(_quarantine_row(scan, label, scan.reason, scan.message))
             paths.append(scan.relpath)
             continue
         info = scan.info
-        if info.kind == "dicom":
-            patient, acquired = info.patient_key, info.acquired
-            missing = "no PatientID in the DICOM header: fix the export"
-        else:
-            patient, acquired = path_identity(scan.relpath, params.path_pattern)
-            missing = "folders do not match ingest.path_pattern: file it as <patient>/<YYYYMMDD>/<file>"
+        patient, acquired, missing = identity(scan, params)
         if not patient:
             message = str(UnreadableInput("missing_identity", missing))
             quarantine.append(_quarantine_row(scan, label, "missing_identity", message))
@@ -283,36 +336,45 @@ def main(
     out_dir: Path = paths.INDEX,
     strict: bool | None = None,
     show_paths: bool = False,
+    demo_key: bool | None = None,
 ) -> int:
     """Run the stage; 0 on success, 1 when strict (argument, else params) and anything was quarantined.
 
     show_paths: also print the local paths of quarantined files (terminal only; they hold PHI).
+    demo_key: use the public demo key (argument, else ingest.demo_key); otherwise a key is required unless
+    the data is the synthetic demo (pseudonym.PseudonymKeyError says how to make one).
     """
     params = load_section(Path(params_path), "ingest", IngestParams)
     strict = params.strict if strict is None else strict
+    demo_requested = params.demo_key if demo_key is None else demo_key
+    requested_by = "ingest.demo_key" if demo_key is None else "--demo-key"
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"{raw_dir} is not a folder: put the raw DICOM/video files there "
                                 "(or run `luskit synth` for the demo) or pass --raw-dir")
+    check_key_before_scan(raw_dir, demo_requested)
     files = walk(raw_dir, params.ignore)
     scans = scan_all(files, params)
-    key, _ = load_key()
+    identities = [p for p in (identity(s, params)[0] for s in scans if s.reason is None) if p]
+    key, key_record = choose_key(identities, demo_identities(raw_dir), demo_requested, requested_by)
     result = resolve(scans, params, key)
     write_parquet_atomic(Path(out_dir) / VIDEOS_TABLE, table(result.videos, VIDEO_COLUMNS))
     write_parquet_atomic(Path(out_dir) / QUARANTINE_TABLE, table(result.quarantine, QUARANTINE_COLUMNS))
-    report(len(files), result.videos, result.quarantine, Path(out_dir))
+    write_key_record(Path(out_dir), key_record)
+    report(len(files), result.videos, result.quarantine, Path(out_dir), key_record)
     if show_paths:
         for row, relpath in zip(result.quarantine, result.quarantined_paths):
             print(f"{row['file_label']}  {row['reason']}  {raw_dir / relpath}")
     return 1 if strict and result.quarantine else 0
 
 
-def report(n_files: int, videos: list[dict], quarantine: list[dict], out_dir: Path) -> None:
+def report(n_files: int, videos: list[dict], quarantine: list[dict], out_dir: Path, key_record: dict) -> None:
     """The summary on stdout, quarantined files (label and reason only, no paths) on stderr."""
     periods = Counter(row["period"] for row in videos)
     print(f"ingest: {n_files} files -> {len(videos)} videos "
           f"({periods['development']} development, {periods['temporal']} temporal), "
           f"{len(quarantine)} quarantined; tables in {out_dir}/")
+    print(f"  pseudonym key: {key_record['kind']} ({key_record['why']})")
     for reason, count in sorted(Counter(row["reason"] for row in quarantine).items()):
         print(f"  quarantined {reason}: {count}")
     if not quarantine:

@@ -40,6 +40,12 @@ REASONS = {
     "missing_identity": "no patient identifier (PatientID, or the folder name for headerless videos)",
     "duplicate_instance": "same SOP Instance UID as an earlier file (kept the first; nothing deleted)",
     "duplicate_pixels": "same decoded pixels as an earlier file (kept the first; nothing deleted)",
+    "unreadable": "the file cannot be read (vanished while the stage ran, permissions, an I/O error, not a regular "
+                  "file): check it and rerun; `luskit ingest --show-paths` shows which local file it is",
+    "worker_died": "the process reading this file died, also when retried alone (killed for memory or a crash "
+                   "inside a decoder): check the file's size and format, re-export it, or give ingest more memory",
+    "oversized_header": "the DICOM header holds implausibly large values outside the pixel data: re-export the "
+                        "file without them (e.g. private or overlay data) or check it is not crafted",
 }
 
 # Defaults equal params.yaml's ingest section; ingest passes its own values.
@@ -153,14 +159,17 @@ def probe(
     `default_fps` is used only when neither header nor container gives a frame rate.
     """
     path = Path(path)
-    kind = sniff(path)
-    if kind == "dicom":
-        from curation import readers_dicom
+    try:
+        kind = sniff(path)
+        if kind == "dicom":
+            from curation import readers_dicom
 
-        return readers_dicom.probe_dicom(path, default_fps, max_frames, max_side)
-    from curation import readers_video
+            return readers_dicom.probe_dicom(path, default_fps, max_frames, max_side)
+        from curation import readers_video
 
-    return readers_video.probe_video(path, default_fps, max_frames, max_side)
+        return readers_video.probe_video(path, default_fps, max_frames, max_side)
+    except OSError as err:  # vanished or unreadable: the OS message holds the path (PHI), so only its type
+        raise UnreadableInput("unreadable", type(err).__name__) from None
 
 
 def iter_frames(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
@@ -173,10 +182,18 @@ def iter_frames(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
     if info.kind == "dicom":
         from curation import readers_dicom
 
-        return readers_dicom.iter_dicom(path, info)
+        return _unreadable_as_input_error(readers_dicom.iter_dicom(path, info))
     from curation import readers_video
 
-    return readers_video.iter_video(path, info)
+    return _unreadable_as_input_error(readers_video.iter_video(path, info))
+
+
+def _unreadable_as_input_error(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """The frames; an OSError (file gone or unreadable mid-way) becomes UnreadableInput without the path."""
+    try:
+        yield from frames
+    except OSError as err:
+        raise UnreadableInput("unreadable", type(err).__name__) from None
 
 
 def sniff(path: Path) -> str:

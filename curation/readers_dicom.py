@@ -1,9 +1,11 @@
 """Multi-frame ultrasound DICOM -> SourceInfo and (H, W, 3) uint8 RGB frames, one frame at a time.
 
-`probe_dicom` reads the header (pydicom, stopping before the pixels) and then walks the Pixel Data
-element's own layout without decoding anything: the byte count of native data, or the item tags of
-encapsulated (JPEG, JPEG 2000, RLE) fragments. That finds files cut short by an interrupted transfer
-before any decoder sees them. `iter_dicom` decodes frame by frame through pydicom.pixels.iter_pixels
+`probe_dicom` reads the header (pydicom, stopping before the pixels; values over DEFER_SIZE skipped,
+at most MAX_HEADER_BYTES read) and then checks the Pixel Data element's own layout without decoding
+anything (pixel_layout.py): the byte count of native data, or the item tags of encapsulated (JPEG,
+JPEG 2000, RLE) fragments and the frame size each JPEG / JPEG 2000 codestream declares. That finds
+files cut short by an interrupted transfer, and files whose decode would allocate more than the header
+admits, before any decoder sees them. `iter_dicom` decodes frame by frame through pydicom.pixels.iter_pixels
 (which reads one frame's bytes at a time from the open file), so a 20,000-frame loop costs one frame
 of memory.
 
@@ -14,6 +16,7 @@ path, which holds MRNs under data/raw).
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import struct
@@ -27,10 +30,13 @@ import cv2
 import numpy as np
 import pydicom
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_file_meta_info
 from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from curation import pixel_layout
 from curation.readers import (
     ALLOWED_HEADER_FIELDS, FPS_RANGE, REGION_FIELDS, VFR_TOLERANCE, Region, SourceInfo, UnreadableInput,
     json_safe, relative_spread, resample_nearest, tissue_region, to_rgb_uint8,
@@ -46,7 +52,10 @@ PHOTOMETRIC = {"MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", 
                "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420"}
 # Named in messages only when the header holds one of these standard terms (never echo free text).
 KNOWN_PHOTOMETRIC = PHOTOMETRIC | {"YBR_PARTIAL_422", "HSV", "ARGB", "CMYK", "XYB"}
-UNDEFINED_LENGTH = 0xFFFFFFFF
+# Header values longer than this are skipped, not read (see read_header); at most MAX_HEADER_BYTES of header
+# are read in all. Safety bounds against crafted files, far above any real export's needs.
+DEFER_SIZE = 1 << 20
+MAX_HEADER_BYTES = 64 << 20
 DATE_FIELDS = ("AcquisitionDateTime", "AcquisitionDate", "ContentDate", "SeriesDate", "StudyDate")
 
 
@@ -71,12 +80,53 @@ def _quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+class _CappedReader(io.BufferedReader):
+    """A file opened for reading that hands out at most `cap` bytes in all (for header parsing).
+
+    pydicom defers (skips) large top-level values, but reads values nested in undefined-length sequences
+    whole: the cap bounds what a crafted header can make it load.
+    """
+
+    def __init__(self, path: Path, cap: int) -> None:
+        super().__init__(io.FileIO(os.fspath(path), "rb"))
+        self._left = cap
+
+    def read(self, size: int | None = -1) -> bytes:
+        whole = size is None or size < 0
+        if not whole and size > self._left:
+            raise UnreadableInput("oversized_header", f"more than {MAX_HEADER_BYTES >> 20} MB of header values")
+        data = super().read(self._left + 1 if whole else size)
+        if len(data) > self._left:
+            raise UnreadableInput("oversized_header", f"more than {MAX_HEADER_BYTES >> 20} MB of header values")
+        self._left -= len(data)
+        return data
+
+
+def _refuse_deflated(path: Path) -> None:
+    """A deflated dataset is inflated whole in memory by pydicom (a small file can inflate to gigabytes):
+    refuse it from the File Meta group alone, before the dataset is parsed."""
+    try:
+        meta = _quiet(read_file_meta_info, path)
+    except Exception:  # no readable meta group: read_header classifies the file
+        return
+    if str(meta.get("TransferSyntaxUID", "")) == DeflatedExplicitVRLittleEndian:
+        raise UnreadableInput("unsupported_codec", "deflated datasets cannot be streamed frame by frame")
+
+
 def read_header(path: Path) -> tuple[Dataset, int, int]:
-    """(dataset without pixels, byte offset where the Pixel Data tag starts, file size)."""
+    """(dataset without pixels, byte offset where the Pixel Data tag starts, file size).
+
+    Values longer than DEFER_SIZE are skipped while reading and dropped from the dataset (nothing luskit
+    reads is that long in a real export: a 20,000-frame Frame Time Vector is ~340 KB, a palette 128 KB),
+    so a huge private or overlay element costs a seek, not memory. At most MAX_HEADER_BYTES are read.
+    """
     size = os.path.getsize(path)
-    with open(path, "rb") as fh:
+    _refuse_deflated(path)
+    with _CappedReader(path, MAX_HEADER_BYTES) as fh:
         try:
-            ds = _quiet(pydicom.dcmread, fh, stop_before_pixels=True)
+            ds = _quiet(pydicom.dcmread, fh, stop_before_pixels=True, defer_size=DEFER_SIZE)
+        except UnreadableInput:
+            raise
         except Exception as err:  # pydicom raises many types on garbage; the name is enough
             reason = "truncated" if isinstance(err, (EOFError, struct.error)) else "decode_error"
             raise UnreadableInput(reason, f"DICOM header cannot be parsed ({type(err).__name__})") from None
@@ -84,6 +134,10 @@ def read_header(path: Path) -> tuple[Dataset, int, int]:
             # 'DICM' followed by no valid File Meta group: cut inside it, or not DICOM in any usable sense.
             reason = "truncated" if fh.tell() >= size else "decode_error"
             raise UnreadableInput(reason, "no valid File Meta Information group after the DICOM preamble")
+        for tag in list(ds.keys()):
+            raw = ds.get_item(tag, keep_deferred=True)
+            if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
+                del ds[tag]  # deferred: never read, so never loaded later by an innocent-looking access
         return ds, fh.tell(), size
 
 
@@ -107,7 +161,8 @@ def _probe(path: Path, default_fps: float, max_frames: int, max_side: int) -> So
         detail = "no Sequence of Ultrasound Regions" if not regions else "no 2D tissue region in the sequence"
         raise UnreadableInput("no_ultrasound_region", detail)
     tsyntax = _check_codec(ds)
-    _check_pixel_data(path, pixel_pos, size, ds, tsyntax, n, rows, cols)
+    pixel_layout.check_pixel_data(path, pixel_pos, size, tsyntax, n, rows, cols, max_side,
+                                  _native_bytes(ds, n, rows, cols))
     fps, source, vfr, spread = frame_rate(ds, n, default_fps)
     technical = technical_fields(ds)
     if spread is not None:
@@ -206,70 +261,14 @@ def _check_codec(ds: Dataset) -> UID:
     return tsyntax
 
 
-def _check_pixel_data(path: Path, pos: int, size: int, ds: Dataset, tsyntax: UID, n: int, rows: int, cols: int) -> None:
-    """Check the Pixel Data element's layout against the header without decoding (little endian)."""
-    if not tsyntax.is_little_endian:
-        return  # retired big-endian syntax: leave the checks to the decoder
-    explicit = not tsyntax.is_implicit_VR
-    with open(path, "rb") as fh:
-        fh.seek(pos)
-        head = fh.read(12 if explicit else 8)
-        if len(head) < (12 if explicit else 8):
-            raise UnreadableInput("truncated", "file ends inside the Pixel Data element header")
-        group, elem = struct.unpack("<HH", head[:4])
-        if (group, elem) != (0x7FE0, 0x0010):
-            raise UnreadableInput("unsupported_codec", "float or double-float pixel data")
-        if explicit and head[4:6] not in (b"OB", b"OW", b"UN"):
-            raise UnreadableInput("decode_error", "Pixel Data element has an invalid value representation")
-        length = struct.unpack("<L", head[8:12] if explicit else head[4:8])[0]
-        start = fh.tell()
-        if not tsyntax.is_encapsulated:
-            _check_native(length, start, size, ds, n, rows, cols)
-            return
-        if length != UNDEFINED_LENGTH:
-            raise UnreadableInput("decode_error",
-                                  f"transfer syntax says {tsyntax.name} but pixel data is not encapsulated")
-        fragments = _count_fragments(fh, size)
-    if fragments == 0:
-        raise UnreadableInput("zero_frames", "encapsulated pixel data holds no fragments")
-    if fragments < n:
-        raise UnreadableInput("truncated", f"{fragments} compressed fragments for {n} frames")
-
-
-def _check_native(length: int, start: int, size: int, ds: Dataset, n: int, rows: int, cols: int) -> None:
-    if length == UNDEFINED_LENGTH:
-        raise UnreadableInput("decode_error", "pixel data is encapsulated but the transfer syntax says native")
+def _native_bytes(ds: Dataset, n: int, rows: int, cols: int) -> int:
+    """Bytes `n` native (uncompressed) frames take, from the header."""
     samples = _int_field(ds, "SamplesPerPixel") or 1
     depth = (_int_field(ds, "BitsAllocated") or 8) // 8
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     # YBR_FULL_422 native data stores 2 samples per pixel (chroma shared by pixel pairs).
     per_pixel = 2 if photometric == "YBR_FULL_422" and samples == 3 else samples
-    expected = rows * cols * per_pixel * depth * n
-    if start + length > size:
-        raise UnreadableInput("truncated", f"pixel data ends {start + length - size} bytes past the end of the file")
-    if length < expected:
-        raise UnreadableInput("truncated", f"pixel data holds {length} of the {expected} bytes the header implies")
-
-
-def _count_fragments(fh, size: int) -> int:
-    """Walk the item tags of encapsulated pixel data, seeking over fragment bodies.
-
-    Returns the number of fragments after the Basic Offset Table; raises on a cut or malformed list.
-    """
-    count = -1  # the first item is the Basic Offset Table
-    while True:
-        head = fh.read(8)
-        if len(head) < 8:
-            raise UnreadableInput("truncated", "file ends inside the compressed fragments")
-        group, elem, length = struct.unpack("<HHL", head)
-        if (group, elem) == (0xFFFE, 0xE0DD):
-            return max(count, 0)
-        if (group, elem) != (0xFFFE, 0xE000) or length == UNDEFINED_LENGTH:
-            raise UnreadableInput("decode_error", "malformed encapsulated pixel data (bad item tag)")
-        if fh.tell() + length > size:
-            raise UnreadableInput("truncated", "a compressed fragment runs past the end of the file")
-        fh.seek(length, os.SEEK_CUR)
-        count += 1
+    return rows * cols * per_pixel * depth * n
 
 
 def frame_rate(ds: Dataset, n: int, default_fps: float) -> tuple[float, str, bool, float | None]:

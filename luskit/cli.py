@@ -67,11 +67,13 @@ def ingest(
     params: Path = PARAMS,
     strict: bool = typer.Option(None, "--strict/--no-strict", help="exit 1 if anything was quarantined"),
     show_paths: bool = typer.Option(False, help="print local paths of quarantined files (terminal only)"),
+    demo_key: bool = typer.Option(None, "--demo-key/--no-demo-key", help="use the PUBLIC demo key (public data "
+                                  "only; default: ingest.demo_key). The synthetic demo selects it by itself"),
 ) -> None:
     """data/raw/** -> artifacts/index/ (videos.parquet, quarantine.parquet): probe, pseudonymise, dedupe."""
     main = stage_entry("ingest")
 
-    run_stage(main, params, strict=strict, show_paths=show_paths)
+    run_stage(main, params, strict=strict, show_paths=show_paths, demo_key=demo_key)
 
 
 @app.command()

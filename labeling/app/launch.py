@@ -18,6 +18,7 @@ from pathlib import Path
 
 from labeling.app import auth, doors
 from labeling.app.settings import ENV_AUTH_FILE, ENV_PARAMS, ENV_PROJECT, Project, ReviewParams
+from luskit.pseudonym import without_key
 
 APP = Path(__file__).with_name("serve.py")
 
@@ -37,8 +38,9 @@ def streamlit_command(host: str, port: int, params: ReviewParams | None = None,
 
 
 def child_env(project: Project, params_path: Path, base: dict | None = None) -> dict[str, str]:
-    """The app's environment: the project, its params and accounts file; no STREAMLIT_* overrides."""
-    env = {k: v for k, v in (os.environ if base is None else base).items()
+    """The app's environment: the project, its params and accounts file; no STREAMLIT_* overrides and no
+    pseudonymisation key (the app reads only de-identified artifacts)."""
+    env = {k: v for k, v in without_key(os.environ if base is None else base).items()
            if not k.startswith("STREAMLIT_") and k != "FORWARDED_ALLOW_IPS"}
     env.update({ENV_PROJECT: str(project.root), ENV_PARAMS: str(Path(params_path).resolve()),
                 ENV_AUTH_FILE: str(project.auth_file), "PYTHONUNBUFFERED": "1"})

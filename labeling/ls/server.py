@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from luskit.pseudonym import without_key
+
 LS_VERSION = "1.23.2"
 DEFAULT_PORT = 8080
 DEFAULT_EMAIL = "admin@luskit.local"
@@ -144,8 +146,9 @@ def load_credentials(cfg: ServerConfig, create: bool = True) -> Credentials:
 
 
 def child_env(cfg: ServerConfig, creds: Credentials, base: dict | None = None) -> dict[str, str]:
-    """The Label Studio process environment: loopback-only, offline, preset admin, local files on."""
-    env = dict(os.environ if base is None else base)
+    """The Label Studio process environment: loopback-only, offline, preset admin, local files on; never the
+    pseudonymisation key (Label Studio has no use for it)."""
+    env = without_key(os.environ if base is None else base)
     for name in _LEAKY:
         env.pop(name, None)
         env.pop(f"HEARTEX_{name}", None)

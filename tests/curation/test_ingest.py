@@ -225,7 +225,7 @@ def test_sidecars_and_hidden_files_are_ignored(tmp_path):
 def test_file_label_never_carries_dates_or_ids():
     sha = "ab" * 32
     assert ingest.file_label("P/20230101/IM0001", sha) == "noext:abababababab"
-    assert ingest.file_label("P/x/DOE_JOHN.20230101", sha) == "noext:abababababab"
+    assert ingest.file_label("P/x/DOE_JOHN.20230101", sha) == "other:abababababab"
     assert ingest.file_label("P/x/clip.MP4", sha) == "mp4:abababababab"
 
 

@@ -20,6 +20,7 @@ from tests.labeling_ls.helpers import write_numbered_video
 
 REPO = Path(__file__).resolve().parents[2]
 LS_BIN = REPO / ".ls-venv" / "bin" / "label-studio"
+CANARY_KEY = "canary-pseudonym-key-0123456789abcdef"
 
 # (video_id, patient_id, period, fps, n_frames): pseudonymous ids in luskit's format.
 VIDEOS = (
@@ -85,7 +86,11 @@ def ls_server(tmp_path_factory) -> Harness:
     videos = make_artifacts(artifacts)
     cfg = server.ServerConfig(home=base / "ls-home", artifacts=artifacts, ls_bin=LS_BIN, port=free_port())
     creds = server.load_credentials(cfg)
-    server.start(cfg, creds, timeout=300)
+    # A pseudonymisation key in our environment while the server starts: test_key_env.py checks it stays out.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LUSKIT_PSEUDONYM_KEY", CANARY_KEY)
+        mp.setenv("LUSKIT_PSEUDONYM_KEY_FILE", "/nonexistent/canary-key-file")
+        server.start(cfg, creds, timeout=300)
     try:
         yield Harness(cfg=cfg, creds=creds, artifacts=artifacts, videos=videos)
     finally:
