@@ -14,6 +14,7 @@ Prints a markdown section for BENCHMARKS.md (machine, date, command, numbers).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -48,6 +49,12 @@ def same(a: dict, b: dict) -> bool:
     return list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def max_diff(a: dict, b: dict) -> float:
+    """Largest |a - b| over every floating-point weight (0.0 when identical)."""
+    return max((float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].is_floating_point()),
+               default=0.0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -67,7 +74,7 @@ def main() -> None:
     repeatable = {d: all(same(runs[d][0][2], r[2]) for r in runs[d][1:]) for d in runs}
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"## Training determinism cost, CPU ({now})\n")
-    print(f"- machine: {platform.machine()}, {torch.get_num_threads() and __import__('os').cpu_count()} cores, "
+    print(f"- machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, torch {torch.__version__}, {platform.platform()}")
     print(f"- command: `python bench/bench_train_determinism.py --repeats {args.repeats} --epochs {args.epochs} "
           f"--videos {args.videos} --model {args.model} --threads {args.threads}`")
@@ -78,9 +85,11 @@ def main() -> None:
     for det in (False, True):
         print(f"| {str(det).lower()} | {cpu[det]:.2f} | {wall[det]:.2f} | {repeatable[det]} |")
     print(f"\n- cost (on / off): CPU x{cpu[True] / cpu[False]:.3f}, wall x{wall[True] / wall[False]:.3f}")
-    print(f"- weights with deterministic on == off: {same(runs[True][0][2], runs[False][0][2])}")
+    print(f"- weights with deterministic on == off: {same(runs[True][0][2], runs[False][0][2])} (largest weight "
+          f"difference {max_diff(runs[True][0][2], runs[False][0][2]):.3g})")
     print(f"- weights with {args.threads} thread(s) == with {2 if args.threads == 1 else 1}: "
-          f"{same(runs[True][0][2], other_threads[2])}")
+          f"{same(runs[True][0][2], other_threads[2])} (largest weight difference "
+          f"{max_diff(runs[True][0][2], other_threads[2]):.3g})")
 
 
 if __name__ == "__main__":
