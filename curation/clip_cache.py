@@ -16,6 +16,7 @@ from pathlib import Path
 
 import av
 import av.video.reformatter
+from av.video.reformatter import Interpolation
 import cv2
 import numpy as np
 
@@ -27,24 +28,66 @@ class FrameCountMismatch(ValueError):
     """The decoded frame count differs from the de-identification table's n_frames."""
 
 
+def _area_axis(a: np.ndarray, n: int, m: int, axis: int) -> np.ndarray:
+    """Area-downscale axis `axis` of `a` from n to m <= n samples, in exact integers scaled by m.
+
+    Output cell i covers input [i*n/m, (i+1)*n/m); times m that is [i*n, (i+1)*n), and input pixel j covers
+    [j*m, (j+1)*m): so cell i = m * (sum of the whole pixels inside) + the two partial edge pixels, weighted by
+    the remainders. Its weights sum to n; values stay integers (int64).
+    """
+    bounds = np.arange(m + 1, dtype=np.int64) * n
+    q, r = bounds // m, bounds % m
+    whole = np.add.reduceat(a, q[:-1], axis=axis, dtype=np.int64)
+    shape = [-1 if k == axis else 1 for k in range(a.ndim)]
+    edge = np.take(a, np.minimum(q, n - 1), axis=axis).astype(np.int64) * r.reshape(shape)  # r = 0 at q = n
+    upper, lower = [slice(None)] * a.ndim, [slice(None)] * a.ndim
+    upper[axis], lower[axis] = slice(1, None), slice(None, -1)
+    return m * whole + edge[tuple(upper)] - edge[tuple(lower)]
+
+
+def area_resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(H, W[, 3]) uint8 -> (height, width[, 3]) uint8 by pixel-area averaging, in integers only.
+
+    OpenCV's INTER_AREA (the seed's resize) accumulates in float for non-integer ratios, and a float sum that lands
+    on .5 may round either way with another CPU's instruction mix (e.g. fused multiply-add on aarch64). This
+    computes the same average exactly and rounds half up: equal to OpenCV's output except at exact ties (measured:
+    identical at 480x640->96x128 and 771x988->199x256; 0.4 % of pixels 1 level apart at 720x1280->72x128).
+    Upscaling (any axis) goes to OpenCV's bit-exact fixed-point bilinear, as INTER_AREA itself does (bilinear).
+    """
+    h, w = frame.shape[:2]
+    if height > h or width > w:
+        return cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR_EXACT)
+    total = _area_axis(_area_axis(frame, h, height, 0), w, width, 1)
+    area = h * w  # the two passes' weights: h per row cell times w per column cell
+    return ((2 * total + area) // (2 * area)).astype(np.uint8)
+
+
 def resize_frame(frame: np.ndarray, size: int, mode: str) -> np.ndarray:
     """(H, W) or (H, W, 3) uint8 -> (size, size) or (size, size, 3) uint8.
 
-    letterbox: aspect-preserving INTER_AREA resize centred on a black canvas (the seed's resize_ratio);
+    letterbox: aspect-preserving area resize centred on a black canvas (the seed's resize_ratio);
     center_crop: the central square, resized to size x size (fills the frame, loses the sides).
+    Integer arithmetic only (area_resize): the cache is byte-identical on any CPU.
     """
     h, w = frame.shape[:2]
     if mode == "letterbox":
         box = letterbox_box(h, w, size)
         out = np.zeros((size, size) + frame.shape[2:], dtype=np.uint8)
-        out[box.top:box.top + box.height, box.left:box.left + box.width] = cv2.resize(
-            frame, (box.width, box.height), interpolation=cv2.INTER_AREA)
+        out[box.top:box.top + box.height, box.left:box.left + box.width] = area_resize(frame, box.width, box.height)
         return out
     if mode == "center_crop":
         box = center_crop_box(h, w)
         square = frame[box.top:box.top + box.height, box.left:box.left + box.width]
-        return cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
+        return area_resize(square, size, size)
     raise ValueError(f"resize={mode!r}: use letterbox or center_crop")
+
+
+# swscale's default colour/range conversion takes CPU-specific SIMD paths (x86 SSE/AVX2/AVX-512, NEON) that do
+# not round alike: measured here on a limited-range H.264, gray differed by up to 2 levels between the default and
+# the exact path. BITEXACT | ACCURATE_RND pins the portable C path, one slice thread (threads=1) fixes the slice
+# layout, so the cache is byte-identical on any CPU. (On the demo's videos the exact path gives the same bytes as
+# the default one did on this machine.)
+EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.BITEXACT
 
 
 def iter_frames(video_path: Path, grayscale: bool) -> Iterator[np.ndarray]:
@@ -63,7 +106,7 @@ def iter_frames(video_path: Path, grayscale: bool) -> Iterator[np.ndarray]:
         # top only contend for the same cores (measured: 15% more CPU per frame, no faster on 2 cores).
         stream.thread_count = 1
         for frame in container.decode(stream):
-            yield reformatter.reformat(frame, format=fmt).to_ndarray()
+            yield reformatter.reformat(frame, format=fmt, interpolation=EXACT, threads=1).to_ndarray()
 
 
 def cache_shape(n_frames: int, params: ClipParams) -> tuple[int, ...]:

@@ -1,4 +1,4 @@
-"""`make demo` from a fresh clone: regenerated data matches data.dvc, `dvc repro` runs, and again is a no-op.
+"""`make demo` from a fresh clone: regenerated data matches data.dvc and raw.dvc, `dvc repro` runs, and again is a no-op.
 
 Uses the session's `demo_project` (tests/conftest.py): a copy of the working tree with its own git repo, the
 same venv, and the full default demo size. Slow by nature; CI runs it.
@@ -22,10 +22,10 @@ def test_fresh_clone_demo_twice(demo_project):
     first = demo_project
     assert "generating the synthetic demo study" in first.stdout
     dvc = str(Path(sys.executable).parent / "dvc")
-    # The regenerated data/ is byte-for-byte what data.dvc records (DVC sees no change to it).
-    status = run_in([dvc, "status", "data.dvc"], clone)
+    # The regenerated data/ is byte-for-byte what data.dvc and raw.dvc record (DVC sees no change to it).
+    status = run_in([dvc, "status", "data.dvc", "raw.dvc"], clone)
     assert "up to date" in status.stdout, status.stdout + status.stderr
-    assert subprocess.run(["git", "diff", "--quiet", "data.dvc"], cwd=clone).returncode == 0
+    assert subprocess.run(["git", "diff", "--quiet", "data.dvc", "raw.dvc"], cwd=clone).returncode == 0
     second = run_in([sys.executable, "-m", "luskit.cli", "demo"], clone)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "already holds files" in second.stdout

@@ -180,7 +180,7 @@ def pull(
     for project_id, who in summary["readers"].items():
         typer.echo(f"project {project_id} readers: " + ", ".join(f"{k} ({v})" for k, v in sorted(who.items())))
     typer.echo(f"wrote {path}")
-    typer.echo("next: dvc add data && dvc repro")
+    typer.echo("next: dvc add data/annotations && dvc repro")
 
 
 @label_app.command("import-sheet")
@@ -198,4 +198,4 @@ def import_sheet(
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     typer.echo(f"{'wrote' if written else 'already imported as'} {path.relative_to(root)}")
-    typer.echo("next: dvc add data && dvc repro")
+    typer.echo("next: dvc add data/annotations && dvc repro")

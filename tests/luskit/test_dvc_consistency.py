@@ -56,9 +56,13 @@ def test_outputs_live_under_artifacts_and_deps_exist(stage):
             assert (REPO / dep).exists(), f"{stage}: code dependency {dep} does not exist"
 
 
-def test_data_dvc_tracks_the_data_folder():
-    data = yaml.safe_load((REPO / "data.dvc").read_text())
-    assert [o["path"] for o in data["outs"]] == ["data"]
+def test_data_dvc_and_raw_dvc_track_the_data_folder():
+    """data/raw (PHI) has its own .dvc file bound to the `raw` remote; data.dvc holds every other input folder."""
+    raw = yaml.safe_load((REPO / "raw.dvc").read_text())["outs"]
+    assert [(o["path"], o.get("remote")) for o in raw] == [("data/raw", "raw")]
+    shared = yaml.safe_load((REPO / "data.dvc").read_text())["outs"]
+    assert {o["path"] for o in shared} == {"data/annotations", "data/reference", "data/reviews"}
+    assert not any(o.get("remote") for o in shared)
     assert (REPO / ".dvc" / "config").read_text().count("analytics = false") == 1
 
 

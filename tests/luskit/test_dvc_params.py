@@ -2,7 +2,8 @@
 
 Reads are recorded by luskit.config at run time (load_section: every key of the section given; read_params: each
 leaf key looked up). The quick tests run each stage's main() in an empty folder: it reads its params and stops at
-its first missing input. The slow test reads the log of the session's full demo run (every stage, to the end).
+its first missing input; deidentify, whose only late read is ingest.ignore, also runs to the end on a tiny
+study. The slow test reads the log of the session's full demo run (every stage, to the end).
 """
 
 from __future__ import annotations
@@ -68,6 +69,22 @@ def test_keys_read_at_start_are_listed(stage, tmp_path, monkeypatch):
         f"{stage} lists keys of its own section that its params loader does not read"
 
 
+def test_deidentify_reads_to_the_end(tmp_path, monkeypatch):
+    """deidentify reads ingest.ignore late (to locate sources): run it to the end on a tiny real study."""
+    from curation import ingest
+    from curation.deid import stage
+    from tests.curation.test_deid_stage import _params, build_raw
+
+    build_raw(tmp_path / "raw")
+    monkeypatch.setenv("LUSKIT_PSEUDONYM_KEY", "params-test-key-0123456789")
+    params = _params(tmp_path / "params.yaml")
+    assert ingest.main(params, tmp_path / "raw", tmp_path / "index") == 0
+    with config.recording() as reads:
+        assert stage.main(params, tmp_path / "index", tmp_path / "raw", tmp_path / "videos", tmp_path / "deid") == 0
+    assert "ingest.ignore" in reads
+    check("deidentify", reads, complete=True)
+
+
 def test_runtime_keys_exist_and_no_stage_lists_them():
     for key in EXEMPT:
         section, name = key.split(".")
@@ -101,6 +118,8 @@ def test_demo_run_reads_only_listed_keys(demo_project):
     for line in log.read_text().splitlines():
         stage, key = line.split("\t")
         reads.setdefault(stage, set()).add(key)
+    other = reads.pop("?", set())  # reads outside a stage: only `luskit synth`, which the demo runs to fill data/
+    assert all(k.startswith("synth.") for k in other), f"params read outside any stage: {sorted(other)}"
     assert set(reads) == set(ENTRIES), f"stages that recorded reads: {sorted(reads)}"
     for stage, keys in reads.items():
         check(stage, keys, complete=True)

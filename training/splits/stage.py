@@ -10,13 +10,13 @@ Outputs (paths.SPLITS):
 
 Stability: with `split.previous` naming a frozen splits table (a file under data/, e.g.
 data/splits/splits-2024-11-30.parquet, copied from artifacts/splits/splits.parquet and tracked
-with data/ by data.dvc), the patients it names keep their roles and only new patients are dealt.
+by `dvc add data/splits`), the patients it names keep their roles and only new patients are dealt.
 It is a param, not a dependency on this stage's own output, so the DVC graph stays acyclic; freeze
 under a new name rather than overwrite (luskit never overwrites data/), and changing the param
 reruns the stage. `split.reshuffle: true` ignores it and re-splits everyone. To freeze:
 
     mkdir -p data/splits && cp artifacts/splits/splits.parquet data/splits/splits-$(date +%F).parquet
-    dvc add data   # data.dvc tracks data/; then set split.previous to the new file and `dvc repro`
+    dvc add data/splits   # data/splits.dvc; then set split.previous to the new file and `dvc repro`
 
 Exit codes: 0 done; 1 a guard failed (a patient, video or near-duplicate video in two roles, a
 temporal clip in a fold): splits.parquet is not written (a stale one is removed) and the report

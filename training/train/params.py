@@ -72,7 +72,7 @@ class TrainParams:
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto = bf16 autocast on a bf16-capable GPU, else fp32
     channels_last: Switch = "auto"  # auto = on for CUDA
     compile: bool = False  # torch.compile the model (GPU; costs start-up minutes)
-    deterministic: bool = False  # deterministic kernels (cudnn.deterministic, as the seed): slower on GPU
+    deterministic: bool = True  # deterministic kernels (training/train/determinism.py): same params, same weights
     sync_bn: Switch = "auto"  # SyncBatchNorm across GPUs under DDP (auto = when world size > 1 on CUDA)
     resume_every: int = 50  # save resume state every this many optimiser steps (and at every epoch end)
     eval_batch_size: int = 16

@@ -30,6 +30,7 @@ from luskit.tables import read_table
 from training.data.dataset import ClipDataset, clip_bytes
 from training.data.table import SETS, clip_table, fold_sets, labels_array
 from training.train import build, checkpoint, distributed, predict
+from training.train.determinism import deterministic
 from training.train.loop import Context, RunState, fit
 from training.train.params import RUNTIME_KEYS, TrainParams, model_config, resolved
 from training.train.thresholds import aurocs, thresholds as youden_thresholds
@@ -183,9 +184,12 @@ def run(root: Path, params: TrainParams, profile_name: str, clip_length: int | N
     """Train (or resume), select, threshold, predict and write fold `fold` of `model_name`."""
     if params.threads:
         torch.set_num_threads(params.threads)
-    if params.deterministic:  # the seed's cudnn.deterministic, and deterministic kernels where torch has them
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    with deterministic(params.deterministic):  # before setup: CUBLAS_WORKSPACE_CONFIG must precede CUDA init
+        return _run(root, params, profile_name, clip_length, model_name, fold, progress)
+
+
+def _run(root: Path, params: TrainParams, profile_name: str, clip_length: int | None, model_name: str, fold: int,
+         progress: bool) -> RunState:
     env = distributed.setup(params.device)
     try:
         table, data_files = read_clips(root)
