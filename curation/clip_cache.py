@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
-import av.video.reformatter
-from av.video.reformatter import Interpolation
 import cv2
 import numpy as np
 
+from curation.exact_pixels import ExactReformatter
 from curation.clips import ClipParams, center_crop_box, clip_frame_indices, letterbox_box
 from luskit.atomic import write_atomic
 
@@ -82,14 +81,6 @@ def resize_frame(frame: np.ndarray, size: int, mode: str) -> np.ndarray:
     raise ValueError(f"resize={mode!r}: use letterbox or center_crop")
 
 
-# swscale's default colour/range conversion takes CPU-specific SIMD paths (x86 SSE/AVX2/AVX-512, NEON) that do
-# not round alike: measured here on a limited-range H.264, gray differed by up to 2 levels between the default and
-# the exact path. BITEXACT | ACCURATE_RND pins the portable C path, one slice thread (threads=1) fixes the slice
-# layout, so the cache is byte-identical on any CPU. (On the demo's videos the exact path gives the same bytes as
-# the default one did on this machine.)
-EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.BITEXACT
-
-
 def iter_frames(video_path: Path, grayscale: bool) -> Iterator[np.ndarray]:
     """Every frame of a video in presentation order: (H, W) uint8 luminance or (H, W, 3) uint8 RGB.
 
@@ -99,14 +90,14 @@ def iter_frames(video_path: Path, grayscale: bool) -> Iterator[np.ndarray]:
     fmt = "gray" if grayscale else "rgb24"
     # One swscale context for the whole video: frame.to_ndarray(format=...) builds a new one per frame,
     # which cost 1.5x the H.264 decode itself (same conversion, same bytes).
-    reformatter = av.video.reformatter.VideoReformatter()
+    reformatter = ExactReformatter()  # the same bytes on any CPU (curation/exact_pixels.py)
     with av.open(str(video_path)) as container:
         stream = container.streams.video[0]
         # One decoder thread: the stage already runs one process per core (workers), and frame threads on
         # top only contend for the same cores (measured: 15% more CPU per frame, no faster on 2 cores).
         stream.thread_count = 1
         for frame in container.decode(stream):
-            yield reformatter.reformat(frame, format=fmt, interpolation=EXACT, threads=1).to_ndarray()
+            yield reformatter.array(frame, fmt)
 
 
 def cache_shape(n_frames: int, params: ClipParams) -> tuple[int, ...]:

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
-import av.video.reformatter
 import numpy as np
 
+from curation.exact_pixels import ExactReformatter
 from curation.readers import (
     FPS_RANGE, VFR_TOLERANCE, SourceInfo, UnreadableInput, relative_spread, resample_nearest,
 )
@@ -166,13 +166,11 @@ def iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
         if info.variable_frame_rate:
             frames = resample_nearest(((f.time, f) for f in frames), info.fps, info.n_frames)
         count = 0
-        # One swscale context for the whole video (to_ndarray(format=...) builds one per frame: slower than
-        # decoding a small frame); the same conversion, so the same bytes.
-        reformatter = av.video.reformatter.VideoReformatter()
+        reformatter = ExactReformatter()  # the same RGB on any CPU (curation/exact_pixels.py)
         for frame in frames:
             if count == info.n_frames:
                 raise UnreadableInput("decode_error", f"more than the {info.n_frames} frames the container listed")
-            arr = reformatter.reformat(frame, format="rgb24").to_ndarray()
+            arr = reformatter.array(frame, "rgb24")
             if arr.shape != (info.height, info.width, 3):
                 raise UnreadableInput("decode_error", f"frame size changes mid-stream ({arr.shape[1]}x{arr.shape[0]})")
             count += 1

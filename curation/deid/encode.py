@@ -27,9 +27,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import av.video.reformatter
 import av.bitstream
 import numpy as np
+
+from curation.exact_pixels import ExactReformatter
 
 PRESET = "medium"
 _SEI = 6  # H.264 NAL unit type of SEI messages (x264 writes its version and options there)
@@ -91,9 +92,9 @@ class Mp4Writer:
         ctx.colorspace = ctx.color_primaries = ctx.color_trc = _BT601
         ctx.color_range = _TV_RANGE
         self._stream = stream
-        # One reformatter for the whole video: a fresh one per frame rebuilds the swscale context each time,
-        # which cost more than the H.264 encode itself (measured in bench/bench_curation.py).
-        self._reformatter = av.video.reformatter.VideoReformatter()
+        # One reformatter for the whole video (a fresh one per frame cost more than the encode itself, measured
+        # in bench/bench_curation.py), on swscale's exact path: the same YUV on any CPU.
+        self._reformatter = ExactReformatter()
         self._strip_sei = av.bitstream.BitStreamFilterContext(f"filter_units=remove_types={_SEI}", stream)
 
     def write(self, frame: np.ndarray) -> None:
@@ -101,7 +102,7 @@ class Mp4Writer:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame is {frame.shape} {frame.dtype}, expected ({self.height}, {self.width}, 3) uint8")
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(pad_even(frame)), format="rgb24")
-        vf = self._reformatter.reformat(vf, format="yuv420p", src_colorspace="ITU601", dst_colorspace="ITU601")
+        vf = self._reformatter.frame(vf, "yuv420p", src_colorspace="ITU601", dst_colorspace="ITU601")
         vf.pts = self.frames_written
         vf.time_base = self._time_base
         self._mux(self._stream.encode(vf))
