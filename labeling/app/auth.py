@@ -224,7 +224,12 @@ def login(path: Path, name: str, password: str, client: str = "local", throttle:
     `client`: the browser's address (one throttle budget per address). The attempt is admitted, i.e.
     counted, before the hash runs, so concurrent guesses cannot outrun the limit.
     """
-    who = name.strip().lower()[:128]
+    from labeling.app.settings import NAME_RE
+
+    who = name.strip().lower()
+    if not NAME_RE.match(who):  # no account can have this name (and it must not reach the log as typed)
+        LOG.info("login refused without a check: not a valid login name (client %s)", client)
+        return None
     throttle = throttle or throttle_for(path)
     attempt = throttle.admit(who, client)
     if attempt is None:
