@@ -37,7 +37,8 @@ def streamlit_command(host: str, port: int, params: ReviewParams | None = None,
 
 
 def child_env(project: Project, params_path: Path, base: dict | None = None) -> dict[str, str]:
-    """The app's environment: the project, its params and accounts file; no STREAMLIT_* overrides."""
+    """The app's environment: the project, its params and accounts file; no STREAMLIT_* overrides, no
+    FORWARDED_ALLOW_IPS (uvicorn then trusts X-Forwarded-For only from a proxy on 127.0.0.1)."""
     env = {k: v for k, v in (os.environ if base is None else base).items()
            if not k.startswith("STREAMLIT_") and k != "FORWARDED_ALLOW_IPS"}
     env.update({ENV_PROJECT: str(project.root), ENV_PARAMS: str(Path(params_path).resolve()),
