@@ -52,7 +52,8 @@ def serve(
     ctx: typer.Context,
     params: Path = PARAMS,
     host: str = typer.Option(None, help="address to bind (default review.host, 127.0.0.1); beyond loopback "
-                                        "reviewer accounts are required"),
+                                        "reviewer accounts are required, and TLS (review.behind_proxy) or "
+                                        "review.insecure_http"),
     port: int = typer.Option(None, help="port (default review.port)"),
     auth_file: Path = AUTH_FILE,
 ) -> None:

@@ -38,7 +38,8 @@ def streamlit_command(host: str, port: int, params: ReviewParams | None = None,
 
 
 def child_env(project: Project, params_path: Path, base: dict | None = None) -> dict[str, str]:
-    """The app's environment: the project, its params and accounts file; no STREAMLIT_* overrides and no
+    """The app's environment: the project, its params and accounts file; no STREAMLIT_* overrides, no
+    FORWARDED_ALLOW_IPS (uvicorn then trusts X-Forwarded-For only from a proxy on 127.0.0.1) and no
     pseudonymisation key (the app reads only de-identified artifacts)."""
     env = {k: v for k, v in without_key(os.environ if base is None else base).items()
            if not k.startswith("STREAMLIT_") and k != "FORWARDED_ALLOW_IPS"}

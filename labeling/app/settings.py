@@ -58,8 +58,8 @@ class ReviewParams:
                 "login_attempts and login_attempts_per_client: use 1 or more")
         for name in self.allowed_hosts:
             require(bool(HOST_RE.match(name)) and name != "*",
-                    f"allowed host {name!r}: use a host name or address without scheme, port or wildcard "
-                    "(e.g. review.hospital.org)")
+                    f"allowed host {name!r}: use a lower-case host name or address without scheme or port, "
+                    "e.g. review.hospital.org (a leading '*.' allows its subdomains)")
         for name in self.reviewers:
             require(bool(NAME_RE.match(name.strip().lower())),
                     f"reviewer {name!r}: use a lower-case login such as an e-mail (letters, digits, . _ @ + -)")

@@ -180,6 +180,10 @@ def test_an_exposed_app_shows_nothing_before_login(project, browser, tmp_path):
     assert refused.returncode == 2 and "without authentication" in refused.stderr
     made = luskit("review", "add-user", "rev@example.org", cwd=project, env=env, stdin=PASSWORD + "\n")
     assert made.returncode == 0, made.stderr
+    plain = luskit("review", "--host", "0.0.0.0", "--port", str(free_port()), cwd=project, env=env, timeout=60)
+    assert plain.returncode == 2 and "over plain HTTP" in plain.stderr  # passwords would cross the network
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("  insecure_http: false", "  insecure_http: true"))  # told so
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     clip = queue_logic.clip_order(pd.read_parquet(project / "artifacts" / "review" / "queue.parquet"))[0]

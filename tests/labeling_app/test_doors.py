@@ -236,3 +236,8 @@ def test_an_old_hash_is_upgraded_at_the_next_login(accounts_app):
     stored = auth.read_users(accounts_app.accounts)["old@example.org"]["hash"]
     assert stored.startswith(f"scrypt${2**17}$8$1$") and auth.verify_password(PASSWORD, stored)
     assert "upgraded the password hash of old@example.org" in accounts_app.log()
+
+
+def test_a_proxy_on_plain_http_gets_no_login_form(accounts_app):
+    run = page(accounts_app, headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "http"})
+    assert "Password" not in run.widgets and "over plain HTTP" in run.alerts(), run.texts
