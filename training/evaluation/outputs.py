@@ -128,6 +128,7 @@ def write_all(out_dir: Path, params, rows: Mapping[str, pd.DataFrame], results: 
     meta = {"reference": params.primary_model, "n_boot": params.bootstrap, "ci": params.ci, "seed": params.seed,
             "video_pooling": params.video_pooling, "ensemble_threshold": params.ensemble_threshold,
             "min_patients_ci": params.min_patients_ci,
+            "min_class_patients_ci": params.min_class_patients_ci,
             "oof_thresholds": nested.nested_note(rows[params.primary_model]), "machine": info, "cost_repeats": params.cost_repeats,
             "folds": {m: sorted(int(k) for k in set(t["fold"]) if k != tables.ENSEMBLE_FOLD) for m, t in rows.items()}}
     text = report.comparison_markdown(results, comparisons, costs, meta)

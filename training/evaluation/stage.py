@@ -46,6 +46,7 @@ class EvalParams:
     ci: float = 0.95
     seed: int = 2025
     min_patients_ci: int = 5  # fewer patients in a set: no CI (a patient bootstrap needs several)
+    min_class_patients_ci: int = 5  # fewer positive or negative patients of a pattern: no CI / bootstrap p
     ece_bins: int = 10
     fold_bootstrap: bool = False  # CIs for each fold model too (the headline views always have them)
     measure_costs: bool = True
@@ -65,6 +66,7 @@ class EvalParams:
         require(self.bootstrap >= 0, f"bootstrap={self.bootstrap}: use 0 (no CIs) or more")
         require(0.5 < self.ci < 1.0, f"ci={self.ci}: use a level in (0.5, 1), e.g. 0.95")
         require(self.min_patients_ci >= 2, f"min_patients_ci={self.min_patients_ci}: use 2 or more")
+        require(self.min_class_patients_ci >= 1, f"min_class_patients_ci={self.min_class_patients_ci}: use 1 or more")
         require(self.ece_bins >= 2, f"ece_bins={self.ece_bins}: use 2 or more")
         require(self.cost_repeats >= 1 and self.cost_warmup >= 0, "cost_repeats >= 1 and cost_warmup >= 0")
         require(min(self.attention_per_pattern, self.attention_curve_top, self.attention_grid_top) >= 0,
@@ -72,7 +74,7 @@ class EvalParams:
 
     @property
     def boot(self) -> Bootstrap:
-        return Bootstrap(self.bootstrap, self.seed, self.ci, self.min_patients_ci)
+        return Bootstrap(self.bootstrap, self.seed, self.ci, self.min_patients_ci, self.min_class_patients_ci)
 
 
 @dataclass(frozen=True)

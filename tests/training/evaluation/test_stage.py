@@ -25,7 +25,8 @@ def evaluated(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("eval-project")
     clips = simulate.study(5, n_fold_patients=10, n_test=5, n_temporal=5)
     simulate.write_project(root, clips, MODELS, attention_models=("luvnet", "usvn"),
-                           evaluate={"min_patients_ci": 3, "attention_per_pattern": 1})
+                           evaluate={"min_patients_ci": 3, "min_class_patients_ci": 2,
+                                     "attention_per_pattern": 1})
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         assert stage.main(progress=False) == 0
@@ -53,6 +54,9 @@ def test_outputs_layout_and_contents(evaluated):
                     "## Video level", "## Operating points", "## Model cost"):
         assert heading in md
     assert md.count("| c3d |") >= 4 and "p=" in md and "Holm" in md
+    assert "DeLong, clips independent" in md and "positive patients" in md and "valid replicates" in md
+    assert md.index("p=") < md.index("DeLong, clips independent:")  # the patient bootstrap p leads
+    assert {"n_pos_patients", "n_neg_patients", "boot_valid", "boot_single_class"} <= set(comparisons.columns)
 
 
 def test_plot_data_and_figures(evaluated):
