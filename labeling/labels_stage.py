@@ -44,7 +44,7 @@ from labeling.annotations import SnapshotError, read_annotations, video_exclusio
 from luskit import paths
 from luskit.atomic import write_bytes_atomic, write_parquet_atomic
 from luskit.config import ConfigError, load_section, require
-from luskit.schema import PATTERNS
+from luskit.schema import PATTERNS, QUALITY_USABLE
 
 GOLD = "gold"
 OUTPUTS = ("annotations.parquet", "quality.parquet", "clip_labels.parquet", paths.CONSENSUS_NAME,
@@ -171,6 +171,18 @@ def _kept_videos(inputs: Inputs, excluded: pd.DataFrame) -> tuple[pd.Series, pd.
     return lengths.loc[keep], patients, missing
 
 
+def _readable(records: pd.DataFrame, ranges: pd.DataFrame, kept: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(reader, video) pairs and ranges that count as ratings of the kept videos.
+
+    A reader who chose "exclude: ..." for a video that the exclude_rule keeps (majority / all: the
+    others read it) did not read it: that reader is missing (NaN) on the video, not "absent" on every
+    frame, and any ranges they drew there are not counted."""
+    quality = records["quality"].fillna(QUALITY_USABLE).astype(str)
+    pairs = records[records["video_id"].isin(kept) & ~quality.str.startswith("exclude")]
+    keys = pd.MultiIndex.from_frame(pairs[["video_id", "annotator"]])
+    return pairs, ranges[pd.MultiIndex.from_frame(ranges[["video_id", "annotator"]]).isin(keys)]
+
+
 def _manifest_patients(table: pd.DataFrame, patients: pd.Series) -> pd.Series:
     """The manifest's patient_id per row (the pipeline's one truth), the snapshot's where the manifest lacks the video."""
     return table["video_id"].map(patients).fillna(table["patient_id"]).astype(str)
@@ -192,8 +204,8 @@ def run(inputs: Inputs, params: LabelsParams) -> Result:
         raise ValueError(f"none of the {inputs.records['video_id'].nunique()} annotated videos has clips in the clip "
                          "manifest (all excluded, or the ids differ): check that the snapshot and artifacts/ come from "
                          "the same study, and run `luskit clips`")
-    pairs = inputs.records[inputs.records["video_id"].isin(lengths.index)]
-    frames = cl.frame_ratings(pairs, inputs.ranges, lengths, patients)
+    pairs, ranges = _readable(inputs.records, inputs.ranges, lengths.index)
+    frames = cl.frame_ratings(pairs, ranges, lengths, patients)
     clips = cl.clip_ratings(frames, inputs.manifest, params.min_overlap_frames)
     latest = merge_latest(reviews.latest_decisions(inputs.decisions), inputs.adjudications)
     resolved = reviews.resolve_reviewers(latest)

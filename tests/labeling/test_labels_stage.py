@@ -171,6 +171,20 @@ def test_label_studio_adjudications_override_the_consensus_like_app_decisions(tm
     assert t["consensus"].set_index(["clip_id", "pattern"]).loc[("P1_VB_c000", "A-lines"), "label"] == 1
 
 
+def test_a_reader_who_excluded_a_kept_video_is_missing_there_not_all_absent(tmp_path, monkeypatch):
+    # D: r1 marks A-lines on frames 1-10, r2 chose "exclude: dark". Under majority (1 of 2 is no majority) and all,
+    # D is kept; r2 never read it, so r2 must be missing there: with ties broken "negative" an all-absent r2
+    # would tie r1 and erase A-lines on D.
+    for rule in ("majority", "all"):
+        _, t = _run(_tiny(tmp_path / rule, exclude_rule=rule, majority_ties="negative"), monkeypatch)
+        cons = t["consensus"].set_index(["clip_id", "pattern"])
+        assert cons.loc[("P2_VD_c000", "A-lines"), "label"] == 1
+        assert cons.loc[("P2_VD_c000", "B-lines"), "n_annotators"] == 1
+        readers = t["clip_labels"][t["clip_labels"]["video_id"] == "P2_VD"]["annotator"]
+        assert set(readers) == {R1}  # r2 has no rating row on D (NaN), not a row of zeros
+        assert not t["quality"].set_index(["video_id", "annotator"]).loc[("P2_VD", R2), "excluded"]
+
+
 def test_other_consensus_methods_and_missing_ties(tmp_path, monkeypatch):
     _, t = _run(_tiny(tmp_path, consensus="and"), monkeypatch)
     cons = t["consensus"].set_index(["clip_id", "pattern"])
