@@ -141,6 +141,19 @@ def _consensus_tables(frames: cl.Ratings, clips: cl.Ratings, inputs: Inputs, par
     return chosen, base
 
 
+def _blind_consensus(base: pd.DataFrame, inputs: Inputs, params: LabelsParams) -> pd.DataFrame:
+    """The adjudication that only decisions made without the model may change (consensus.with_label_views).
+
+    Decisions are filtered BEFORE each reviewer's latest is taken: a reviewer's blind vote stands even if
+    they later decided the same clip again with the model on screen. Base methods other than
+    adjudicated use no decisions at all, so there the blind view is the base."""
+    if params.consensus != "adjudicated":
+        return base
+    blind = [t[t["model_shown"].astype(int) == 0] for t in (inputs.decisions, inputs.adjudications)]
+    return cs.apply_reviews(base, reviews.resolve_reviewers(merge_latest(reviews.latest_decisions(blind[0]),
+                                                                         blind[1])))
+
+
 def _gold_scores(frames, clips, gold_f, gold_c, base, chosen, params, boot) -> tuple[dict, dict]:
     """(annotators vs gold, consensus methods vs gold), each {..: {level: {pattern: ...}}}."""
     if gold_f is None:
@@ -210,6 +223,8 @@ def run(inputs: Inputs, params: LabelsParams) -> Result:
     latest = merge_latest(reviews.latest_decisions(inputs.decisions), inputs.adjudications)
     resolved = reviews.resolve_reviewers(latest)
     chosen, base = _consensus_tables(frames, clips, inputs, params, resolved)
+    chosen = cs.with_label_views(chosen, base[params.base_method],
+                                 _blind_consensus(base[params.base_method], inputs, params), latest)
     gold_f = _gold_frames(inputs, lengths, patients)
     gold_c = cl.clip_ratings(gold_f, inputs.manifest, params.min_overlap_frames) if gold_f is not None else None
     boot = report.Boot(params.bootstrap, params.seed, params.ci)
@@ -257,6 +272,9 @@ def _clip_label_table(clips: cl.Ratings) -> pd.DataFrame:
 def _consensus_summary(chosen: pd.DataFrame) -> dict:
     return {"n_clips": int(chosen["clip_id"].nunique()), "n_missing": int(chosen["label"].isna().sum()),
             "n_from_review": int(chosen["provenance"].str.startswith("review (").sum()),
+            "n_model_assisted": int((chosen["n_assisted"] > 0).sum()),  # clip patterns with a model-assisted vote
+            "n_label_differs_from_blind": int(chosen["label"].ne(chosen["blind_label"]).fillna(
+                chosen["label"].isna() != chosen["blind_label"].isna()).sum()),
             "positive_clips": {p: int((g["label"] == 1).sum()) for p, g in chosen.groupby("pattern", sort=False)}}
 
 

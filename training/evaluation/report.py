@@ -155,6 +155,34 @@ def support_table(results: Mapping[str, dict], set_name: str, level: str = "clip
     return ""
 
 
+def label_views_section(results: Mapping[str, dict], set_name: str) -> str:
+    """Test-set AUROC after blind review (the headline) and before review (the readers' labels alone), per model,
+    and the provenance of the set's labels (protected.py); "" for an empty set."""
+    blocks = {m: r[set_name]["clip"] for m, r in results.items() if headline(r, set_name) is not None}
+    if not blocks:
+        return ""
+    first = next(iter(blocks.values()))
+    if "label_note" in first:
+        return f"{set_name}: {first['label_note']}.\n"
+    header = ("| Model | " + " | ".join(PATTERNS) + " | Macro |\n|---|" + "---|" * (len(PATTERNS) + 1) + "\n")
+    lines = []
+    for model, block in blocks.items():
+        after, before = block[block["headline"]], block["before_review"]
+        cells = [f"{fmt(after['patterns'][s]['auroc'])} ({fmt(before['patterns'][s]['auroc'])})" for s in PATTERN_SLUGS]
+        cells.append(f"{fmt(after['macro']['auroc'])} ({fmt(before['macro']['auroc'])})")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    prov = first["label_provenance"]
+    rows = [("clips", "n"), ("label as the readers gave it", "from_readers"),
+            ("changed by blind review", "changed_by_blind_review"),
+            ("model-assisted decisions left out", "model_assisted_left_out"),
+            ("training label differs from the blind one", "training_label_differs")]
+    counts = ("| Provenance | " + " | ".join(PATTERNS) + " |\n|---|" + "---|" * len(PATTERNS) + "\n"
+              + "\n".join(f"| {name} | " + " | ".join(str(prov[s][key]) for s in PATTERN_SLUGS) + " |"
+                          for name, key in rows) + "\n")
+    return (f"{set_name}, AUROC after blind review (before review: the readers' labels alone):\n\n"
+            + header + "\n".join(lines) + "\n\n" + counts)
+
+
 def cost_table(costs: Mapping[str, dict]) -> str:
     header = ("| Model | Parameters (M) | GMACs per clip | CPU seconds per clip | Input (B, T, C, H, W) |\n"
               "|---|---|---|---|---|\n")
@@ -226,6 +254,16 @@ def comparison_markdown(results: Mapping[str, dict], comparisons: pd.DataFrame, 
         folds = folds_table(results, set_name)
         if folds:
             parts.append(f"Fold models one by one (mean ± SD over folds) on {set_name}:\n\n{folds}")
+    parts.append("## Test labels: before any model and after blind review\n")
+    parts.append("Internal-test and temporal clips are scored on `blind_label`: the readers' consensus with only "
+                 "the reviewer decisions made without any model output on screen (the review app hides the model "
+                 "on these clips; Label Studio adjudication never shows it). A decision made with the model's help "
+                 "never reaches a test label. In brackets the same clips scored on the readers' labels alone, "
+                 "before any reviewer decision: the labels as they stood before any model existed.\n")
+    for set_name in ("internal_test", "temporal"):
+        section = label_views_section(results, set_name)
+        if section:
+            parts.append(section)
     level = f"video_{meta['video_pooling']}"
     parts.append(f"## Video level (clip probabilities pooled by {meta['video_pooling']}; a video is positive "
                  "when any of its clips is)\n")

@@ -72,3 +72,27 @@ def test_table_keeps_no_consensus_rows_and_ranks_within_each_pattern():
     assert sorted(b["rank"].astype(int)) == list(range(1, n))
     assert b.loc[b["rank"] == 1, "label_error_score"].iloc[0] == b["label_error_score"].max()
     assert table["clip_id"].iloc[0] == "c00"  # rows sorted by clip id: ties rank deterministically
+
+
+def test_each_ranked_list_uses_one_source_of_probabilities():
+    """Out-of-fold (one model) and fold-ensemble (averaged) probabilities are ranked in separate lists: an
+    ensemble clip never pushes an out-of-fold clip down its list, and ranks restart at 1 per source."""
+    rng = np.random.default_rng(1)
+    n = 20
+    rows = pd.DataFrame({"clip_id": [f"c{i:02d}" for i in range(2 * n)], "video_id": "v", "patient_id": "p",
+                         "period": "development", "role": ["fold0"] * n + ["internal_test"] * n,
+                         "set": ["validation"] * n + ["internal_test"] * n})
+    for s in PATTERN_SLUGS:
+        y = rng.integers(0, 2, 2 * n)
+        # the ensemble rows are confidently wrong everywhere: in one mixed list they would take every top rank
+        rows[f"prob_{s}"] = np.where(np.arange(2 * n) < n, rng.random(2 * n), 1.0 - y * 0.99)
+        rows[f"label_{s}"] = pd.array(y, dtype="Int8")
+        rows[f"thr_{s}"] = 0.5
+    table = le.label_error_table(rows)
+    for source, part in table[table["pattern"] == "A-lines"].groupby("source"):
+        assert sorted(part["rank"].astype(int)) == list(range(1, n + 1)), source
+        assert part["rank_fraction"].max() == 1.0
+    assert set(table["source"]) == {"out_of_fold", "fold_ensemble"}
+    oof = table[(table["source"] == "out_of_fold") & (table["pattern"] == "A-lines")]
+    alone = le.label_error_table(rows[rows["set"] == "validation"])
+    np.testing.assert_array_equal(oof["rank"].astype(int), alone[alone["pattern"] == "A-lines"]["rank"].astype(int))
