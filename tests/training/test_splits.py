@@ -377,6 +377,23 @@ def test_without_frozen_roles_one_label_change_can_re_deal_patients():
     assert max(moves) > 0, moves
 
 
+def test_before_any_freeze_a_review_decision_moves_nobody(tmp_path, monkeypatch):
+    """The stratifier reads reader_label: a reviewer's decision changes `label` only, so roles stay put."""
+    clips = make_clips(6, n_dev=16, n_temporal=2)
+    root = _project(tmp_path, clips)
+    cons = pd.read_parquet(root / stage.CONSENSUS)
+    cons.assign(reader_label=cons["label"]).to_parquet(root / stage.CONSENSUS, index=False)
+    monkeypatch.chdir(root)
+    assert stage.main(progress=False) == 0
+    before = roles_by_patient(pd.read_parquet(paths.SPLITS / stage.SPLITS_TABLE))
+    cons = pd.read_parquet(stage.CONSENSUS)
+    cons["label"] = (1 - cons["label"]).astype("Int8")  # every decision flips a label: reader labels unchanged
+    cons.to_parquet(stage.CONSENSUS, index=False)
+    assert stage.main(progress=False) == 0
+    after = roles_by_patient(pd.read_parquet(paths.SPLITS / stage.SPLITS_TABLE))
+    pd.testing.assert_series_equal(before.sort_index(), after.sort_index())
+
+
 def test_freeze_command_then_the_stage_keeps_roles_and_reports_who_moved(tmp_path, monkeypatch, capsys):
     clips = make_clips(6, n_dev=16, n_temporal=2)
     root = _project(tmp_path, clips)

@@ -14,7 +14,8 @@ newest one, the patients it names keep their roles whatever their labels, and on
 dealt by the stratifier. `split.previous` may also name a frozen file under data/ ("" = none).
 `split.reshuffle: true` re-deals everyone. report.json's "stability" says how many patients kept
 their frozen role, moved, or are new; without any frozen file the stage warns that a label change
-may re-deal patients.
+may re-deal patients. The stratifier reads the readers' labels (consensus reader_label), never reviewer
+decisions, so even before a freeze a review decision cannot move a patient.
 
 Exit codes: 0 done; 1 a guard failed (a patient, video or near-duplicate video in two roles, a
 temporal clip in a fold): splits.parquet is not written (a stale one is removed) and the report
@@ -102,6 +103,8 @@ def read_inputs(params: SplitParams, manifest: Path = MANIFEST, consensus: Path 
     clips = read_table(manifest, ["clip_id", "video_id", "patient_id", "period", "cache_file"],
                   "run the clips stage first (luskit clips / dvc repro)")
     labels = read_table(consensus, ["clip_id", "pattern", "label"], "run the labels stage first (luskit labels / dvc repro)")
+    if "reader_label" in labels:  # stratify on the readers' labels: a review decision never re-deals patients
+        labels = labels.assign(label=labels["reader_label"])
     found, roles = frozen.resolve(params.previous), None
     if found is not None:
         table = read_table(found, ["patient_id", "role"],
