@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from luskit.schema import PATTERN_SLUGS, PATTERNS
+from tests.training.evaluation import simulate
 from training.evaluation import label_errors as le
 
 
@@ -96,3 +99,45 @@ def test_each_ranked_list_uses_one_source_of_probabilities():
     oof = table[(table["source"] == "out_of_fold") & (table["pattern"] == "A-lines")]
     alone = le.label_error_table(rows[rows["set"] == "validation"])
     np.testing.assert_array_equal(oof["rank"].astype(int), alone[alone["pattern"] == "A-lines"]["rank"].astype(int))
+
+
+def _bench():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[3] / "bench" / "bench_label_errors.py"
+    spec = importlib.util.spec_from_file_location("bench_label_errors", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_label_error_benchmark_logic_on_simulated_data_over_seeds():
+    """bench/bench_label_errors.py without the retraining: flip 5% of the fold-clip labels per seed, rank the
+    out-of-fold probabilities (one source), recall in the top 10%, mean ± SD over 3 seeds, and the report."""
+    import argparse
+
+    bench = _bench()
+    clips = simulate.study(4, n_fold_patients=40, n_test=4, n_temporal=2, clips=(4, 8))
+    folds = simulate.predictions(clips, "luvnet", 2.0, seed=1)
+    oof = pd.concat(folds.values(), ignore_index=True)
+    consensus = pd.concat([clips[["clip_id"]].assign(pattern=p, label=clips[f"label_{s}"])
+                           for p, s in zip(PATTERNS, PATTERN_SLUGS)], ignore_index=True)
+    splits = clips[["clip_id", "role"]]
+    results = []
+    for seed in (5, 6, 7):
+        flipped_cons, flipped = bench.flip_labels(consensus, splits, 0.05, np.random.default_rng(seed))
+        assert set(flipped["clip_id"]) <= set(clips.loc[clips["role"].str.startswith("fold"), "clip_id"])
+        rows = oof[oof["set"] == "validation"].copy()
+        for p, s in zip(PATTERNS, PATTERN_SLUGS):  # the labels the retrained model would be scored against
+            lookup = flipped_cons[flipped_cons["pattern"] == p].set_index("clip_id")["label"]
+            rows[f"label_{s}"] = rows["clip_id"].map(lookup).astype("Int8")
+        results.append(bench.recall_in_top(rows, flipped, 0.10))
+    assert all(r["all"] > 0.6 for r in results)  # a 2-SD-separated model finds most flips in its top 10 %
+    summary = bench.summarise(results)
+    assert summary["all"][0] == pytest.approx(np.mean([r["all"] for r in results]))
+    assert summary["all"][1] == pytest.approx(np.std([r["all"] for r in results], ddof=1))
+    args = argparse.Namespace(model="luvnet", fraction=0.05, seeds=[5, 6, 7], folds=[0, 1, 2, 3, 4], top=0.10)
+    text = bench.report(args, results, 1.0)
+    assert f"**{summary['all'][0]:.2f} ± {summary['all'][1]:.2f}**" in text and "| 7 |" in text
+    with pytest.raises(ValueError, match="out-of-fold rows only"):  # never a list mixing sources
+        bench.recall_in_top(oof, flipped, 0.10)
