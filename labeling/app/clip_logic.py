@@ -15,6 +15,9 @@ from luskit.schema import PATTERN_SLUGS, PATTERNS
 UI_DECISIONS = {"present": "present", "absent": "absent", "cannot tell": "cannot_tell"}  # shown -> stored
 STORED_TO_UI = {v: k for k, v in UI_DECISIONS.items()}
 MODEL_ROWS = ("model prob", "threshold", "model says", "label-error score")  # evidence rows that show the model
+BLIND_NOTE = ("Blind adjudication: this clip is not in a training fold (role {role}), so the model's outputs "
+              "(probability, threshold, attention, label-error score) are hidden; decide from the video and the "
+              "readers. Test labels must not move towards the model.")
 
 
 def is_blind(role: str | None) -> bool:

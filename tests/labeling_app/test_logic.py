@@ -244,3 +244,35 @@ def test_test_clips_are_blind_in_the_queue_and_on_the_clip_page():
         assert not set(clip_logic.MODEL_ROWS) & set(table[""])
     assert not clip_logic.is_blind("fold3") and clip_logic.model_shown(False, None, q[q["clip_id"] == f"{V}_c000"])
     assert not clip_logic.model_shown(False, None, None)  # nothing of a model exists yet
+
+
+def test_models_page_tables_of_label_views_provenance_and_interval_support():
+    """The Models page's 'Test labels & intervals' tab from a real evaluation's metrics (simulated study)."""
+    import json
+
+    from tests.training.evaluation import simulate
+    from training.evaluation import protected, tables, views
+    from training.evaluation.scoring import Bootstrap
+
+    clips = simulate.study(2, n_fold_patients=10, n_test=5, n_temporal=5)
+    rows = pd.concat(simulate.predictions(clips, "luvnet", 1.5, seed=1).values(), ignore_index=True)
+    label_views = protected.label_views(simulate.consensus_views(clips, changed=0.3))
+    rows = protected.relabel(tables.check_predictions(rows, "sim"), label_views, "blind_label")
+    rows = pd.concat([rows.assign(n_models=1), tables.ensemble(rows)], ignore_index=True)
+    settings = views.ViewSettings(Bootstrap(n_boot=50, min_class_patients=3))
+    result = protected.add_label_views(views.score_model(rows, settings), rows, label_views, settings)
+    metrics = json.loads(json.dumps(result))  # as the page reads it from metrics.json
+    both = model_metrics.test_label_views({"luvnet": metrics})
+    assert set(both["set"]) == {"internal_test", "temporal"} and len(both) == 2 * 5
+    macro = both[(both["set"] == "internal_test") & (both["pattern"] == "macro")].iloc[0]
+    assert macro["auroc_after_review"] == metrics["internal_test"]["clip"]["ensemble"]["macro"]["auroc"]
+    assert macro["auroc_before_review"] < macro["auroc_after_review"]  # 30 % of reader labels changed by review
+    prov = model_metrics.label_provenance(metrics)
+    assert len(prov) == 8 and (prov["changed by blind review"] > 0).any()
+    assert (prov["label as the readers gave it"] + prov["changed by blind review"] == prov["clips"]).all()
+    support = model_metrics.interval_support(metrics)
+    assert set(support["set"]) == {"validation", "internal_test", "temporal"}
+    assert (support["valid replicates"] + support["single-class replicates"] == 50).all()
+    few = support[support["positive patients"] < 3]
+    assert few["CI withheld because"].str.contains("min_class_patients_ci=3").all()
+    assert model_metrics.test_label_views({"luvnet": {"internal_test": {"clip": {"label_note": "x"}}}}).empty

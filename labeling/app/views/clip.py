@@ -62,8 +62,7 @@ with left:
 with right:
     st.markdown("**Labels, model and reviews**")
     if blind:
-        st.caption(f"Blind adjudication: this clip is not in a training fold (role {role}), so the model's outputs (probability, "
-                   "threshold, attention, label-error score) are hidden; decide from the video and the readers.")
+        st.caption("Blind adjudication: no model output for this clip (see below).")
     elif row is None:
         st.caption(f"No predictions of `{project.primary_model}` for this clip yet (run `luskit evaluate`).")
     table = clip_logic.evidence_table(clip_id, loaders.table(project, loaders.CLIP_LABELS),
@@ -71,7 +70,9 @@ with right:
     clip_panels.evidence(table)
     queued = set(queue.loc[queue["clip_id"] == clip_id, "pattern"]) if queue is not None else set()
     clip_panels.decision_form(project, who, clip, clip_logic.my_latest(latest, who, clip_id), queued, next_id, shown)
-if not blind:  # the attention chart and the evaluation's attention figures are model output
+if blind:  # the attention chart and the evaluation's attention figures are model output
+    st.info(clip_logic.BLIND_NOTE.format(role=role))
+else:
     clip_panels.attention_panel(project, clip, attention, absolute, project.params.top_frames)
 clip_panels.history(project, clip_id)
 st.caption("Keys: N next clip · P previous clip · Ctrl+Enter save and go to the next clip.")
