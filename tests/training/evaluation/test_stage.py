@@ -86,6 +86,8 @@ def test_plot_data_and_figures(evaluated):
     preds = pd.read_parquet(evaluated / "luvnet" / "predictions.parquet")
     assert len(errors) == 4 * len(outputs.held_out(preds)) and errors["clip_id"].is_unique is False
     assert clip_ids <= set(errors["clip_id"])
+    fold_clips = set(preds.loc[preds["set"] == "validation", "clip_id"])
+    assert clip_ids <= fold_clips  # never a test clip's attention: the review app lists these figures
     assert json.loads((evaluated / "costs.json").read_text()) == {"machine": {}, "models": {}}
 
 
