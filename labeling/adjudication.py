@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from labeling.annotations import SnapshotError, kept_annotations, load_snapshot, select_snapshots, snapshot_source
-from labeling.reviews import COLUMNS
+from labeling.reviews import COLUMNS, empty
 from luskit.schema import LS_PATTERNS, LS_QUALITY, PATTERNS, QUALITY_EXCLUDE, QUALITY_USABLE
 
 SOURCE = "label-studio"  # app_version of the rows made here: where a decision came from
@@ -55,7 +55,8 @@ def annotation_decisions(result: list[dict], where: str) -> dict[str, str]:
 
 
 def parse_adjudication(tasks: list[dict], snapshot: str) -> pd.DataFrame:
-    """Every non-cancelled annotation of one adjudication pull as decision rows.
+    """Every non-cancelled annotation of one adjudication pull as decision rows (model_shown = 0: the
+    adjudication project gets no predictions, labeling/ls/push.py, so its reviewers decide without the model).
 
     Returns reviews.COLUMNS plus `snapshot` (one row per annotation and pattern; `id` is the annotation id).
     """
@@ -65,7 +66,7 @@ def parse_adjudication(tasks: list[dict], snapshot: str) -> pd.DataFrame:
         when = str(ann.get("updated_at") or ann.get("created_at") or "")
         for pattern, decision in annotation_decisions(ann.get("result") or [], where).items():
             rows.append((ann.get("id"), reviewer, when, str(data["video_id"]), str(data["clip_id"]), pattern,
-                         decision, f"{SOURCE} {snapshot}", SOURCE, snapshot))
+                         decision, f"{SOURCE} {snapshot}", SOURCE, 0, snapshot))  # model_shown 0: see below
     return pd.DataFrame.from_records(rows, columns=[*COLUMNS, "snapshot"])
 
 
@@ -78,14 +79,14 @@ def read_adjudications(folder: Path, mode: str = "newest") -> pd.DataFrame:
     names = select_snapshots({name: snapshot_source(t) for name, t in tasks.items()}, mode)
     parsed = [parse_adjudication(tasks[name], name) for name in names]
     if not parsed or all(p.empty for p in parsed):
-        return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "id" else "str") for c in COLUMNS})
+        return empty()
     rows = pd.concat(parsed, ignore_index=True)
     rank = {name: i for i, name in enumerate(names)}  # file names start with their UTC stamp: name order is time
     rows = rows.assign(_rank=rows["snapshot"].map(rank), _id=pd.to_numeric(rows["id"], errors="coerce"),
                        _time=pd.to_datetime(rows["timestamp"], utc=True, errors="coerce", format="ISO8601"))
     rows = rows.sort_values(["_rank", "_time", "_id"], na_position="first", kind="stable")
     latest = rows.drop_duplicates(["reviewer", "clip_id", "pattern"], keep="last")
-    return latest[list(COLUMNS)].astype({"id": "int64"}).reset_index(drop=True)
+    return latest[list(COLUMNS)].astype({"id": "int64", "model_shown": "int64"}).reset_index(drop=True)
 
 
 def merge_latest(app_latest: pd.DataFrame, ls_latest: pd.DataFrame) -> pd.DataFrame:

@@ -30,7 +30,8 @@ from labeling.clip_labels import CLIP_KEYS, Ratings, clip_frame_offsets, clip_va
 BASE_METHODS = ("and", "or", "majority")
 METHODS = (*BASE_METHODS, "adjudicated")
 TIES = ("positive", "negative", "missing")
-CONSENSUS_COLUMNS = (*CLIP_KEYS, "pattern", "label", "method", "provenance", "n_annotators", "n_positive")
+CONSENSUS_COLUMNS = (*CLIP_KEYS, "pattern", "label", "method", "provenance", "n_annotators", "n_positive",
+                     "reader_label", "blind_label", "n_assisted")
 
 
 def combine_frames(values: np.ndarray, method: str, ties: str = "positive") -> np.ndarray:
@@ -116,6 +117,36 @@ def apply_reviews(base: pd.DataFrame, resolved: pd.DataFrame) -> pd.DataFrame:
     out.loc[decided, "provenance"] = merged.loc[decided, "provenance"].to_numpy()
     tied = has & ~decided
     out.loc[tied, "provenance"] = out.loc[tied, "provenance"] + "; " + merged.loc[tied, "provenance"].to_numpy()
+    return out
+
+
+def with_label_views(chosen: pd.DataFrame, base: pd.DataFrame, blind: pd.DataFrame,
+                     latest: pd.DataFrame) -> pd.DataFrame:
+    """`chosen` plus the label views that protect test labels from the model (one row per clip and pattern):
+
+    - reader_label: the base consensus of the readers alone, no reviewer decision at all: the labels as
+      they stood before any model existed (a model can only be trained after the readers' labels);
+    - blind_label: the base consensus with only the reviewer decisions made WITHOUT any model output on
+      screen (decisions.model_shown == 0: the app's blind test clips, Label Studio adjudication);
+      evaluation scores internal_test and temporal clips on this one, so a model-assisted decision
+      never reaches a test label, whatever role the clip has;
+    - n_assisted: reviewers whose latest decision here was made with the model shown and casts a vote
+      (what the blind view leaves out).
+    base, blind: tables of CONSENSUS_COLUMNS' first columns on the same clips (base_consensus, apply_reviews
+    of the blind resolutions); latest: every reviewer's latest decision (reviews.COLUMNS).
+    """
+    key = ["clip_id", "pattern"]
+    out = chosen.copy()
+    views = base[key].assign(reader_label=base["label"].to_numpy(), blind_label=blind["label"].to_numpy())
+    if not (base[key].to_numpy() == blind[key].to_numpy()).all():
+        raise ValueError("base and blind consensus tables are not aligned: build both from the same base")
+    out = out.merge(views, on=key, how="left", validate="one_to_one")
+    voting = latest[(latest["model_shown"].astype(int) == 1) & (latest["decision"] != "cannot_tell")]
+    counts = voting.groupby(key).size().rename("n_assisted").reset_index()
+    out = out.merge(counts, on=key, how="left")
+    out["n_assisted"] = out["n_assisted"].fillna(0).astype("int64")
+    for column in ("reader_label", "blind_label"):
+        out[column] = out[column].astype("Int8")
     return out
 
 

@@ -44,7 +44,7 @@ from labeling.annotations import SnapshotError, read_annotations, video_exclusio
 from luskit import paths
 from luskit.atomic import write_bytes_atomic, write_parquet_atomic
 from luskit.config import ConfigError, load_section, require
-from luskit.schema import PATTERNS
+from luskit.schema import PATTERNS, QUALITY_USABLE
 
 GOLD = "gold"
 OUTPUTS = ("annotations.parquet", "quality.parquet", "clip_labels.parquet", paths.CONSENSUS_NAME,
@@ -141,6 +141,19 @@ def _consensus_tables(frames: cl.Ratings, clips: cl.Ratings, inputs: Inputs, par
     return chosen, base
 
 
+def _blind_consensus(base: pd.DataFrame, inputs: Inputs, params: LabelsParams) -> pd.DataFrame:
+    """The adjudication that only decisions made without the model may change (consensus.with_label_views).
+
+    Decisions are filtered BEFORE each reviewer's latest is taken: a reviewer's blind vote stands even if
+    they later decided the same clip again with the model on screen. Base methods other than
+    adjudicated use no decisions at all, so there the blind view is the base."""
+    if params.consensus != "adjudicated":
+        return base
+    blind = [t[t["model_shown"].astype(int) == 0] for t in (inputs.decisions, inputs.adjudications)]
+    return cs.apply_reviews(base, reviews.resolve_reviewers(merge_latest(reviews.latest_decisions(blind[0]),
+                                                                         blind[1])))
+
+
 def _gold_scores(frames, clips, gold_f, gold_c, base, chosen, params, boot) -> tuple[dict, dict]:
     """(annotators vs gold, consensus methods vs gold), each {..: {level: {pattern: ...}}}."""
     if gold_f is None:
@@ -171,6 +184,18 @@ def _kept_videos(inputs: Inputs, excluded: pd.DataFrame) -> tuple[pd.Series, pd.
     return lengths.loc[keep], patients, missing
 
 
+def _readable(records: pd.DataFrame, ranges: pd.DataFrame, kept: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(reader, video) pairs and ranges that count as ratings of the kept videos.
+
+    A reader who chose "exclude: ..." for a video that the exclude_rule keeps (majority / all: the
+    others read it) did not read it: that reader is missing (NaN) on the video, not "absent" on every
+    frame, and any ranges they drew there are not counted."""
+    quality = records["quality"].fillna(QUALITY_USABLE).astype(str)
+    pairs = records[records["video_id"].isin(kept) & ~quality.str.startswith("exclude")]
+    keys = pd.MultiIndex.from_frame(pairs[["video_id", "annotator"]])
+    return pairs, ranges[pd.MultiIndex.from_frame(ranges[["video_id", "annotator"]]).isin(keys)]
+
+
 def _manifest_patients(table: pd.DataFrame, patients: pd.Series) -> pd.Series:
     """The manifest's patient_id per row (the pipeline's one truth), the snapshot's where the manifest lacks the video."""
     return table["video_id"].map(patients).fillna(table["patient_id"]).astype(str)
@@ -192,12 +217,14 @@ def run(inputs: Inputs, params: LabelsParams) -> Result:
         raise ValueError(f"none of the {inputs.records['video_id'].nunique()} annotated videos has clips in the clip "
                          "manifest (all excluded, or the ids differ): check that the snapshot and artifacts/ come from "
                          "the same study, and run `luskit clips`")
-    pairs = inputs.records[inputs.records["video_id"].isin(lengths.index)]
-    frames = cl.frame_ratings(pairs, inputs.ranges, lengths, patients)
+    pairs, ranges = _readable(inputs.records, inputs.ranges, lengths.index)
+    frames = cl.frame_ratings(pairs, ranges, lengths, patients)
     clips = cl.clip_ratings(frames, inputs.manifest, params.min_overlap_frames)
     latest = merge_latest(reviews.latest_decisions(inputs.decisions), inputs.adjudications)
     resolved = reviews.resolve_reviewers(latest)
     chosen, base = _consensus_tables(frames, clips, inputs, params, resolved)
+    chosen = cs.with_label_views(chosen, base[params.base_method],
+                                 _blind_consensus(base[params.base_method], inputs, params), latest)
     gold_f = _gold_frames(inputs, lengths, patients)
     gold_c = cl.clip_ratings(gold_f, inputs.manifest, params.min_overlap_frames) if gold_f is not None else None
     boot = report.Boot(params.bootstrap, params.seed, params.ci)
@@ -245,6 +272,9 @@ def _clip_label_table(clips: cl.Ratings) -> pd.DataFrame:
 def _consensus_summary(chosen: pd.DataFrame) -> dict:
     return {"n_clips": int(chosen["clip_id"].nunique()), "n_missing": int(chosen["label"].isna().sum()),
             "n_from_review": int(chosen["provenance"].str.startswith("review (").sum()),
+            "n_model_assisted": int((chosen["n_assisted"] > 0).sum()),  # clip patterns with a model-assisted vote
+            "n_label_differs_from_blind": int(chosen["label"].ne(chosen["blind_label"]).fillna(
+                chosen["label"].isna() != chosen["blind_label"].isna()).sum()),
             "positive_clips": {p: int((g["label"] == 1).sum()) for p, g in chosen.groupby("pattern", sort=False)}}
 
 

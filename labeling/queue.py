@@ -16,6 +16,11 @@ One row per (clip, pattern) with at least one reason (contract columns QUEUE_COL
 priority = sum of review_queue.weights over the reasons present + weights.label_error x score; rank 1 =
 highest priority (ties: higher score, then clip id and pattern, so the order is reproducible). Clip
 patterns a reviewer already decided are left out unless include_reviewed.
+
+Test labels are protected: for internal_test and temporal clips (PROTECTED_ROLES, or a temporal-period
+clip without a role) only annotator-driven reasons count (readers disagree, no consensus, differs from
+gold), and the row carries no model output (prob, threshold and label_error_score are blank), so neither
+the queue nor the page showing it can lead a reviewer to move a test label towards the model.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ QUEUE_COLUMNS = ("clip_id", "video_id", "patient_id", "period", "role", "pattern
                  "label_error_score", "annotator_disagreement", "model_disagreement", "likely_label_error",
                  "reasons", "priority", "rank", "positive_by", "negative_by")
 KEY = ["clip_id", "pattern"]
+PROTECTED_ROLES = ("internal_test", "temporal")
+MODEL_COLUMNS = ("prob", "threshold", "label_error_score")
 
 
 @dataclass(frozen=True)
@@ -137,10 +144,21 @@ def flags(errors: pd.DataFrame, consensus: pd.DataFrame, disagreements: pd.DataF
     t["top_error"] = (t["rank_fraction"].astype("Float64") <= params.label_error_top).fillna(False).astype(bool)
     changed = t["label"].notna() & (t["label"] != t["consensus"])
     t["label_changed"] = (~t["no_consensus"] & changed).fillna(False).astype(bool)
+    t["protected"] = protected(t)
+    for name in ("model_disagreement", "confident_joint", "top_error", "label_changed"):  # model-driven reasons
+        t[name] = t[name].astype(bool) & ~t["protected"]
+    t.loc[t["protected"], list(MODEL_COLUMNS)] = np.nan
     t["annotator_disagreement"] = t["annotators"] | t["no_consensus"]
     t["likely_label_error"] = t["confident_joint"] | t["gold"]
     t["reviewed"] = t["reviewed"].fillna(False).astype(bool) | t["provenance"].fillna("").str.startswith("review (")
     return t
+
+
+def protected(t: pd.DataFrame) -> pd.Series:
+    """(n,) bool: rows of test clips (role in PROTECTED_ROLES; without a role, a temporal-period clip)."""
+    role = t["role"] if "role" in t else pd.Series(pd.NA, index=t.index)
+    temporal = t["period"].astype(str).eq("temporal") if "period" in t else False
+    return (role.isin(PROTECTED_ROLES) | (role.isna() & temporal)).astype(bool)
 
 
 def build_queue(errors: pd.DataFrame, consensus: pd.DataFrame, disagreements: pd.DataFrame,

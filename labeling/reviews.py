@@ -6,7 +6,14 @@ new row, and the latest row of a reviewer wins. The table (triggers refuse UPDAT
 
     decisions(id INTEGER PRIMARY KEY AUTOINCREMENT, reviewer TEXT, timestamp TEXT (UTC ISO 8601),
               video_id TEXT, clip_id TEXT, pattern TEXT, decision TEXT in {present, absent, cannot_tell},
-              note TEXT, app_version TEXT)
+              note TEXT, app_version TEXT, model_shown INTEGER in {0, 1})
+
+model_shown: whether the reviewer saw any model output (probability, threshold, call, attention,
+label-error score, a model-driven queue reason) while deciding. The labels stage keeps two
+adjudications: one with every decision, one (`blind_label`) with only the decisions made without the
+model, and evaluation scores the test sets on the blind one, so a model-assisted decision can never
+become a test label. A store written before this column existed gets it with the value 1: those
+decisions were made in an app that showed the model on every clip, so they count as model-assisted.
 
 Concurrency: SQLite in WAL mode (readers never block the writer) with a busy timeout; each write is
 one short `BEGIN IMMEDIATE` transaction, retried while another process holds the write lock, so
@@ -39,7 +46,8 @@ from luskit.schema import PATTERNS
 DB_NAME = "decisions.sqlite"
 DEFAULT_DB = paths.REVIEWS / DB_NAME
 DECISIONS = ("present", "absent", "cannot_tell")
-COLUMNS = ("id", "reviewer", "timestamp", "video_id", "clip_id", "pattern", "decision", "note", "app_version")
+COLUMNS = ("id", "reviewer", "timestamp", "video_id", "clip_id", "pattern", "decision", "note", "app_version",
+           "model_shown")
 BUSY_TIMEOUT_S = 30.0
 
 _SCHEMA = """
@@ -52,7 +60,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     pattern TEXT NOT NULL,
     decision TEXT NOT NULL CHECK (decision IN ('present', 'absent', 'cannot_tell')),
     note TEXT NOT NULL DEFAULT '',
-    app_version TEXT NOT NULL DEFAULT ''
+    app_version TEXT NOT NULL DEFAULT '',
+    model_shown INTEGER NOT NULL DEFAULT 1 CHECK (model_shown IN (0, 1))
 );
 CREATE INDEX IF NOT EXISTS decisions_clip ON decisions (clip_id, pattern, reviewer);
 CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
@@ -60,6 +69,20 @@ CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
 CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
     BEGIN SELECT RAISE(ABORT, 'decisions are append-only: record a new decision instead'); END;
 """
+
+
+_MODEL_SHOWN = "model_shown INTEGER NOT NULL DEFAULT 1 CHECK (model_shown IN (0, 1))"
+
+
+def _columns(conn: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in conn.execute("PRAGMA table_info(decisions)")}
+
+
+def select_query(conn: sqlite3.Connection) -> str:
+    """SELECT of COLUMNS in id order; a store without model_shown (older app) reads it as 1 (assisted)."""
+    have = _columns(conn)
+    cols = [c if c in have else f"1 AS {c}" for c in COLUMNS]
+    return f"SELECT {', '.join(cols)} FROM decisions ORDER BY id"
 
 
 def utc_now() -> str:
@@ -91,6 +114,8 @@ def connect(db: Path = DEFAULT_DB) -> sqlite3.Connection:
         exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='decisions'").fetchone()
         if not exists:  # creating takes the write lock: skip it on every later call
             _retry(lambda: conn.executescript(_SCHEMA), db)
+        elif "model_shown" not in _columns(conn):  # a store from before model_shown: old rows count as assisted
+            _retry(lambda: conn.execute(f"ALTER TABLE decisions ADD COLUMN {_MODEL_SHOWN}"), db)
     except BaseException:
         conn.close()
         raise
@@ -110,22 +135,24 @@ def _check(reviewer: str, video_id: str, clip_id: str, pattern: str, decision: s
 
 
 def record_decision(reviewer: str, video_id: str, clip_id: str, pattern: str, decision: str, note: str = "",
-                    app_version: str = LUSKIT_VERSION, db: Path = DEFAULT_DB, timestamp: str | None = None) -> int:
+                    app_version: str = LUSKIT_VERSION, db: Path = DEFAULT_DB, timestamp: str | None = None,
+                    model_shown: bool = True) -> int:
     """Append one decision and return its id. Safe to call from many processes at once.
 
     Arguments are pseudonymous ids (video_id, clip_id from the clip manifest), a pattern from
     luskit.schema.PATTERNS and a decision from DECISIONS; `note` is free text: it must not hold
-    patient identifiers (the review app should say so next to the box).
+    patient identifiers (the review app should say so next to the box). model_shown: whether any model
+    output was on screen (default True: only a caller that knows it hid the model may say False).
     """
     _check(reviewer, video_id, clip_id, pattern, decision)
     row = (str(reviewer).strip().lower(), timestamp or utc_now(), str(video_id), str(clip_id), pattern, decision,
-           str(note or ""), str(app_version or ""))
+           str(note or ""), str(app_version or ""), int(bool(model_shown)))
 
     def insert(conn: sqlite3.Connection) -> int:
         conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not halfway through
         try:
             cur = conn.execute("INSERT INTO decisions (reviewer, timestamp, video_id, clip_id, pattern, decision, "
-                               "note, app_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+                               "note, app_version, model_shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -141,15 +168,19 @@ def read_decisions(db: Path = DEFAULT_DB) -> pd.DataFrame:
     """Every decision (COLUMNS), in id order; empty when the store does not exist yet."""
     db = Path(db)
     if not db.exists():
-        return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "id" else "str") for c in COLUMNS})
-    query = f"SELECT {', '.join(COLUMNS)} FROM decisions ORDER BY id"
+        return empty()
     try:
         with closing(_open_readonly(db)) as conn:
-            frame = pd.read_sql_query(query, conn)
+            frame = pd.read_sql_query(select_query(conn), conn)
     except (sqlite3.DatabaseError, pd.errors.DatabaseError) as err:
         raise ValueError(f"{db}: not a readable decision store ({err}); restore it from DVC "
                          "(`dvc checkout data`) or move it aside") from None
-    return frame.astype({"id": "int64"})
+    return frame.astype({"id": "int64", "model_shown": "int64"})
+
+
+def empty() -> pd.DataFrame:
+    """A decision table (COLUMNS) with no rows."""
+    return pd.DataFrame({c: pd.Series([], dtype="int64" if c in ("id", "model_shown") else "str") for c in COLUMNS})
 
 
 def _open_readonly(db: Path) -> sqlite3.Connection:

@@ -101,9 +101,16 @@ def labels(params: Path = PARAMS) -> None:
 
 
 @app.command()
-def split(params: Path = PARAMS, quiet: bool = typer.Option(False, help="no progress bar")) -> None:
+def split(action: str = typer.Argument("", help="freeze: copy the current roles to data/splits/roles-<UTC>.parquet"),
+          params: Path = PARAMS, quiet: bool = typer.Option(False, help="no progress bar")) -> None:
     """Consensus labels + clips -> artifacts/splits/: patient-grouped stratified folds, internal test, temporal set,
-    balance report; exits 1 when a leakage guard fails."""
+    balance report; exits 1 when a leakage guard fails. `luskit split freeze` keeps the current roles from now on."""
+    if action == "freeze":
+        from training.splits.stage import freeze_main
+
+        raise typer.Exit(freeze_main())
+    if action:
+        raise typer.BadParameter(f"unknown action {action!r}: use `luskit split` or `luskit split freeze`")
     main = stage_entry("split")
 
     run_stage(main, params, progress=not quiet)

@@ -14,6 +14,34 @@ from luskit.schema import PATTERN_SLUGS, PATTERNS
 
 UI_DECISIONS = {"present": "present", "absent": "absent", "cannot tell": "cannot_tell"}  # shown -> stored
 STORED_TO_UI = {v: k for k, v in UI_DECISIONS.items()}
+MODEL_ROWS = ("model prob", "threshold", "model says", "label-error score")  # evidence rows that show the model
+BLIND_NOTE = ("Blind adjudication: this clip is not in a training fold (role {role}), so the model's outputs "
+              "(probability, threshold, attention, label-error score) are hidden; decide from the video and the "
+              "readers. Test labels must not move towards the model.")
+
+
+def is_blind(role: str | None) -> bool:
+    """Blind adjudication: True unless the clip is a cross-validation fold clip (role fold<k>).
+
+    internal_test and temporal clips are scored as test data, so a reviewer deciding them must not see
+    the model; an unknown role (no splits yet) is treated the same way, to be safe."""
+    return not (isinstance(role, str) and role.startswith("fold"))
+
+
+def model_shown(blind: bool, row: pd.Series | None, queue_rows: pd.DataFrame | None) -> bool:
+    """Whether the Clip page puts any model output on screen: the prediction row (probability, threshold,
+    call, attention) or queue rows with a probability, a label-error score or a model-driven reason.
+    Recorded with each decision (reviews.model_shown)."""
+    if blind:
+        return False
+    if row is not None:
+        return True
+    if queue_rows is None or queue_rows.empty:
+        return False
+    numbers = queue_rows[["prob", "label_error_score"]].notna().to_numpy().any()
+    reasons = (queue_rows["model_disagreement"].astype(bool).any()
+               or queue_rows["reasons"].astype(str).str.contains("model|label-error|label error").any())
+    return bool(numbers or reasons)
 
 
 def prediction_row(preds: pd.DataFrame | None, clip_id: str) -> pd.Series | None:
@@ -80,10 +108,14 @@ def _number(value) -> str:
 
 
 def evidence_table(clip_id: str, clip_labels: pd.DataFrame | None, consensus: pd.DataFrame | None,
-                   row: pd.Series | None, queue: pd.DataFrame | None, latest: pd.DataFrame) -> pd.DataFrame:
+                   row: pd.Series | None, queue: pd.DataFrame | None, latest: pd.DataFrame,
+                   blind: bool = False) -> pd.DataFrame:
     """Text table, one column per pattern; rows (in order, each only when its source exists): every
     annotator's label, consensus, provenance, model prob, threshold, model says, label-error score,
-    queued for, reviewers (each reviewer's latest decision)."""
+    queued for, reviewers (each reviewer's latest decision). blind (is_blind): no model row at all
+    (MODEL_ROWS), whatever `row` and `queue` hold."""
+    if blind:
+        row = None
     rows: dict[str, list[str]] = {}
     if clip_labels is not None:
         mine = clip_labels[clip_labels["clip_id"] == clip_id]
@@ -101,7 +133,8 @@ def evidence_table(clip_id: str, clip_labels: pd.DataFrame | None, consensus: pd
         rows["model says"] = ["present" if p >= t else "absent" for p, t in zip(probs, thrs)]
     if queue is not None:
         q = queue[queue["clip_id"] == clip_id].set_index("pattern")
-        rows["label-error score"] = [_number(q["label_error_score"].get(p, np.nan)) for p in PATTERNS]
+        if not blind:
+            rows["label-error score"] = [_number(q["label_error_score"].get(p, np.nan)) for p in PATTERNS]
         rows["queued for"] = [str(q["reasons"].get(p, "")) for p in PATTERNS]
     mine = latest[latest["clip_id"] == clip_id]
     rows["reviewers"] = [", ".join(f"{r}: {STORED_TO_UI.get(d, d)}" for r, d in

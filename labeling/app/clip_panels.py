@@ -153,8 +153,9 @@ def evidence(table: pd.DataFrame) -> None:
 
 
 def decision_form(project: Project, who: str, clip: pd.Series, previous: dict, queued: set[str],
-                  next_id: str | None) -> None:
-    """Per pattern: present / absent / cannot tell and a note; saves only what changed, under `who`."""
+                  next_id: str | None, model_shown: bool = True) -> None:
+    """Per pattern: present / absent / cannot tell and a note; saves only what changed, under `who`, with
+    whether the page showed the model (clip_logic.model_shown)."""
     clip_id = str(clip["clip_id"])
     options = list(clip_logic.UI_DECISIONS)
     with st.form(f"decide_{clip_id}", border=True):
@@ -177,7 +178,8 @@ def decision_form(project: Project, who: str, clip: pd.Series, previous: dict, q
     if save or save_next:
         items = clip_logic.changed_choices(previous, chosen)
         try:
-            ids = decisions.save(project.reviews_db, who, str(clip["video_id"]), clip_id, items)
+            ids = decisions.save(project.reviews_db, who, str(clip["video_id"]), clip_id, items,
+                                 model_shown=model_shown)
         except (ValueError, TimeoutError, OSError) as err:
             st.error(f"Not saved: {err}")
             return
@@ -195,5 +197,6 @@ def history(project: Project, clip_id: str) -> None:
         if table.empty:
             st.caption("No decisions yet.")
         else:
-            st.dataframe(table[["id", "timestamp", "reviewer", "pattern", "decision", "note", "app_version"]]
+            st.dataframe(table[["id", "timestamp", "reviewer", "pattern", "decision", "note", "app_version",
+                                "model_shown"]]
                          .sort_values("id", ascending=False), hide_index=True)

@@ -20,14 +20,17 @@ APP_VERSION = f"luskit-review {__version__}"
 
 
 def save(db: Path, reviewer: str, video_id: str, clip_id: str, items: list[tuple[str, str, str]],
-         app_version: str = APP_VERSION) -> list[int]:
+         model_shown: bool = True, app_version: str = APP_VERSION) -> list[int]:
     """Record each (pattern, decision, note) of `items` for one clip; returns the new row ids.
+
+    model_shown: whether the page showed any model output for this clip (clip_logic.model_shown; True unless
+    the caller knows it hid the model): a decision made with it never reaches a test label (blind_label).
 
     `reviewer` is the logged-in identity (or the name picked on loopback), never a form field.
     Each row is its own short transaction, so concurrent reviewers never block each other for long.
     """
     return [reviews.record_decision(reviewer, video_id, clip_id, pattern, decision, note=note,
-                                    app_version=app_version, db=db)
+                                    app_version=app_version, db=db, model_shown=model_shown)
             for pattern, decision, note in items]
 
 
@@ -41,13 +44,12 @@ def read_live(db: Path) -> pd.DataFrame:
     db = Path(db)
     if not db.exists():
         return reviews.read_decisions(db)
-    query = f"SELECT {', '.join(reviews.COLUMNS)} FROM decisions ORDER BY id"
     try:
         with closing(reviews.connect(db)) as conn:
-            frame = pd.read_sql_query(query, conn)
+            frame = pd.read_sql_query(reviews.select_query(conn), conn)
     except (sqlite3.DatabaseError, pd.errors.DatabaseError) as err:
         raise ValueError(f"{db}: not a readable decision store ({err}); move it aside or restore it from DVC") from None
-    return frame.astype({"id": "int64"})
+    return frame.astype({"id": "int64", "model_shown": "int64"})
 
 
 def latest(db: Path) -> pd.DataFrame:

@@ -100,3 +100,61 @@ def fold_spread(preds_by_model: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 if _both_classes(y):
                     rows.append((model, int(fold), set_name, pattern, float(roc_auc_score(y, p))))
     return pd.DataFrame(rows, columns=["model", "fold", "set", "pattern", "auroc"])
+
+
+TEST_SETS = ("internal_test", "temporal")
+PROVENANCE = {"from_readers": "label as the readers gave it", "changed_by_blind_review": "changed by blind review",
+              "model_assisted_left_out": "model-assisted decisions left out",
+              "training_label_differs": "training label differs from the blind one"}
+
+
+def _clip_block(metrics: dict, set_name: str) -> dict:
+    return (metrics.get(set_name) or {}).get("clip") or {}
+
+
+def test_label_views(metrics_by_model: dict[str, dict]) -> pd.DataFrame:
+    """model, set, pattern (and "macro"), auroc_after_review (the headline: blind labels), auroc_before_review
+    (the readers' labels alone) from artifacts/eval/<model>/metrics.json; empty when the evaluation had no
+    label views (then metrics carry a label_note instead)."""
+    rows = []
+    for model, metrics in metrics_by_model.items():
+        for set_name in TEST_SETS:
+            block = _clip_block(metrics, set_name)
+            if "before_review" not in block:
+                continue
+            after, before = block[block["headline"]], block["before_review"]
+            for pattern, slug in zip(PATTERNS, PATTERN_SLUGS):
+                rows.append((model, set_name, pattern, after["patterns"][slug]["auroc"],
+                             before["patterns"][slug]["auroc"]))
+            rows.append((model, set_name, "macro", after["macro"]["auroc"], before["macro"]["auroc"]))
+    return pd.DataFrame(rows, columns=["model", "set", "pattern", "auroc_after_review", "auroc_before_review"])
+
+
+def label_provenance(metrics: dict) -> pd.DataFrame:
+    """set, pattern, clips and the PROVENANCE counts of the test sets' labels (one model's metrics.json: the
+    counts are the same for every model)."""
+    rows = []
+    for set_name in TEST_SETS:
+        prov = _clip_block(metrics, set_name).get("label_provenance") or {}
+        for pattern, slug in zip(PATTERNS, PATTERN_SLUGS):
+            if slug in prov:
+                rows.append({"set": set_name, "pattern": pattern, "clips": prov[slug]["n"],
+                             **{label: prov[slug][key] for key, label in PROVENANCE.items()}})
+    return pd.DataFrame(rows, columns=["set", "pattern", "clips", *PROVENANCE.values()])
+
+
+def interval_support(metrics: dict) -> pd.DataFrame:
+    """set, pattern, positive / negative patients, valid and single-class bootstrap replicates and why a CI is
+    withheld, for the headline view of every set (one model's metrics.json)."""
+    rows = []
+    for set_name in SETS:
+        block = _clip_block(metrics, set_name)
+        head = block.get(block.get("headline", ""))
+        if not head:
+            continue
+        for pattern, slug in zip(PATTERNS, PATTERN_SLUGS):
+            p = head["patterns"][slug]
+            rows.append((set_name, pattern, p.get("n_pos_patients"), p.get("n_neg_patients"), p.get("boot_valid"),
+                         p.get("boot_single_class"), p.get("ci_reason") or ("" if p.get("auroc_ci") else "—")))
+    return pd.DataFrame(rows, columns=["set", "pattern", "positive patients", "negative patients",
+                                       "valid replicates", "single-class replicates", "CI withheld because"])

@@ -53,6 +53,31 @@ def fallback_queue(disagreements: pd.DataFrame, splits: pd.DataFrame | None) -> 
     return out[list(QUEUE_COLUMNS)].reset_index(drop=True)
 
 
+MODEL_REASON_WORDS = ("model", "label-error", "label error", "changed since evaluation")
+
+
+def protect(queue: pd.DataFrame) -> pd.DataFrame:
+    """Blind adjudication of test clips (clip_logic.is_blind: every role but fold<k>), whatever wrote the
+    queue: their rows keep only annotator-driven reasons, lose the model's numbers, and a row queued
+    for the model alone is dropped. (The review-queue stage already does this; a queue written by an
+    older luskit may not have.)"""
+    from labeling.app.clip_logic import is_blind
+
+    out = queue.copy()
+    blind = out["role"].map(is_blind).to_numpy(dtype=bool)
+    if not blind.any():
+        return out
+    out.loc[blind, ["prob", "threshold", "label_error_score"]] = np.nan
+    out.loc[blind, "model_disagreement"] = False
+    kept = [["; ".join(p for p in str(text).split("; ") if not any(w in p for w in MODEL_REASON_WORDS))]
+            for text in out.loc[blind, "reasons"]]
+    out.loc[blind, "reasons"] = [k[0] for k in kept]
+    gold = out["reasons"].astype(str).str.contains("differs from gold", regex=False)
+    out.loc[blind, "likely_label_error"] = gold[blind].to_numpy()
+    keep = ~blind | out["annotator_disagreement"].astype(bool).to_numpy() | gold.to_numpy()
+    return out[keep].reset_index(drop=True)
+
+
 def with_decisions(queue: pd.DataFrame, latest: pd.DataFrame, reviewer: str) -> pd.DataFrame:
     """queue + my_decision ('' if none), decided_by_me, n_reviewers (with a latest decision), decided_by_any.
 

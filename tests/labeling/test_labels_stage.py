@@ -171,6 +171,89 @@ def test_label_studio_adjudications_override_the_consensus_like_app_decisions(tm
     assert t["consensus"].set_index(["clip_id", "pattern"]).loc[("P1_VB_c000", "A-lines"), "label"] == 1
 
 
+def test_a_model_assisted_decision_never_reaches_a_test_label(tmp_path, monkeypatch):
+    """End to end at the logic level: the review app's Clip page logic on a test clip, the decision store, the
+    labels stage and the evaluation's test-label relabelling."""
+    import numpy as np
+
+    from labeling.app import clip_logic, decisions
+    from training.evaluation import protected
+
+    root = _tiny(tmp_path)
+    db = root / reviews.DEFAULT_DB
+    clip = "P1_VB_c000"  # readers: A-lines r1 yes / r2 no (tie -> present); Consolidation both yes
+    prob_row = pd.Series({"clip_id": clip, **{f"{k}_{s}": 0.9 for k in ("prob", "thr") for s in ("a_lines",
+                          "b_lines", "consolidation", "pleural_effusion")}})
+    queue_rows = pd.DataFrame({"clip_id": [clip], "pattern": ["Consolidation"], "prob": [0.1], "threshold": [0.5],
+                               "label_error_score": [0.9], "model_disagreement": [True],
+                               "reasons": ["model says absent (p=0.10, threshold 0.50)"]})
+    # The page of an internal-test clip is blind: no model row in the evidence, and it records model_shown False.
+    blind = clip_logic.is_blind("internal_test")
+    assert blind and clip_logic.is_blind("temporal") and not clip_logic.is_blind("fold2")
+    shown = clip_logic.model_shown(blind, prob_row, queue_rows)
+    table = clip_logic.evidence_table(clip, None, None, prob_row, queue_rows.assign(role="internal_test"),
+                                      reviews.empty(), blind)
+    assert not shown and not set(clip_logic.MODEL_ROWS) & set(table[""])
+    assert clip_logic.model_shown(False, prob_row, None)  # the same clip as a fold clip would show the model
+    decisions.save(db, BOSS, "P1_VB", clip, [("A-lines", "absent", "")], model_shown=shown)
+    # A model-assisted decision on the same test clip (an older app, or a reviewer who looked the clip up as a
+    # fold clip elsewhere): it moves the training label, never the test label.
+    decisions.save(db, "helper@x.invalid", "P1_VB", clip, [("Consolidation", "absent", "")], model_shown=True)
+    decisions.save(db, "helper2@x.invalid", "P1_VB", clip, [("Consolidation", "absent", "")], model_shown=True)
+    # BOSS looks again with the model shown and changes their mind: their blind vote still counts for the test label
+    decisions.save(db, BOSS, "P1_VB", clip, [("A-lines", "present", "")], model_shown=True)
+    metrics, t = _run(root, monkeypatch)
+    cons = t["consensus"].set_index(["clip_id", "pattern"])
+    consolidation, a_lines = cons.loc[(clip, "Consolidation")], cons.loc[(clip, "A-lines")]
+    assert consolidation["label"] == 0 and consolidation["blind_label"] == 1 and consolidation["reader_label"] == 1
+    assert consolidation["n_assisted"] == 2
+    assert a_lines["label"] == 1 and a_lines["blind_label"] == 0 and a_lines["reader_label"] == 1
+    assert metrics["consensus"]["n_model_assisted"] == 2
+    # Evaluation: the trained (assisted) label on the test row is replaced by the blind one.
+    rows = pd.DataFrame({"clip_id": [clip, clip], "set": ["internal_test", "validation"], "patient_id": "P1",
+                         **{f"label_{s}": pd.array([0, 0], dtype="Int8") for s in ("a_lines", "b_lines",
+                                                                                      "consolidation", "pleural_effusion")}})
+    views = protected.label_views(t["consensus"])
+    after = protected.relabel(rows, views, "blind_label")
+    assert after.loc[0, "label_consolidation"] == 1 and after.loc[0, "label_a_lines"] == 0
+    assert after.loc[1, "label_consolidation"] == 0  # a fold (out-of-fold) row keeps the training label
+    before = protected.relabel(rows, views, "reader_label")
+    assert before.loc[0, "label_a_lines"] == 1 and before.loc[0, "label_consolidation"] == 1
+    counts = protected.provenance_counts(rows.iloc[:1], views)
+    assert counts["consolidation"] == {"n": 1, "from_readers": 1, "changed_by_blind_review": 0,
+                                       "model_assisted_left_out": 1, "training_label_differs": 1}
+    assert counts["a_lines"]["changed_by_blind_review"] == 1 and np.isfinite(counts["a_lines"]["n"])
+
+
+def test_a_store_from_before_model_shown_counts_its_decisions_as_assisted(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "decisions.sqlite"
+    with sqlite3.connect(db) as conn:  # the schema as it was, with one decision in it
+        conn.execute("CREATE TABLE decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, reviewer TEXT NOT NULL, timestamp "
+                     "TEXT NOT NULL, video_id TEXT NOT NULL, clip_id TEXT NOT NULL, pattern TEXT NOT NULL, decision "
+                     "TEXT NOT NULL, note TEXT NOT NULL DEFAULT '', app_version TEXT NOT NULL DEFAULT '')")
+        conn.execute("INSERT INTO decisions (reviewer, timestamp, video_id, clip_id, pattern, decision) VALUES "
+                     "('a@x', '2024-01-01T00:00:00Z', 'V', 'V_c000', 'A-lines', 'absent')")
+    assert reviews.read_decisions(db)["model_shown"].tolist() == [1]  # read-only: nothing written
+    reviews.record_decision("b@x", "V", "V_c000", "A-lines", "present", db=db, model_shown=False)
+    assert reviews.read_decisions(db)["model_shown"].tolist() == [1, 0]
+
+
+def test_a_reader_who_excluded_a_kept_video_is_missing_there_not_all_absent(tmp_path, monkeypatch):
+    # D: r1 marks A-lines on frames 1-10, r2 chose "exclude: dark". Under majority (1 of 2 is no majority) and all,
+    # D is kept; r2 never read it, so r2 must be missing there: with ties broken "negative" an all-absent r2
+    # would tie r1 and erase A-lines on D.
+    for rule in ("majority", "all"):
+        _, t = _run(_tiny(tmp_path / rule, exclude_rule=rule, majority_ties="negative"), monkeypatch)
+        cons = t["consensus"].set_index(["clip_id", "pattern"])
+        assert cons.loc[("P2_VD_c000", "A-lines"), "label"] == 1
+        assert cons.loc[("P2_VD_c000", "B-lines"), "n_annotators"] == 1
+        readers = t["clip_labels"][t["clip_labels"]["video_id"] == "P2_VD"]["annotator"]
+        assert set(readers) == {R1}  # r2 has no rating row on D (NaN), not a row of zeros
+        assert not t["quality"].set_index(["video_id", "annotator"]).loc[("P2_VD", R2), "excluded"]
+
+
 def test_other_consensus_methods_and_missing_ties(tmp_path, monkeypatch):
     _, t = _run(_tiny(tmp_path, consensus="and"), monkeypatch)
     cons = t["consensus"].set_index(["clip_id", "pattern"])

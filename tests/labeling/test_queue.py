@@ -82,6 +82,23 @@ def test_reasons_flags_priorities_and_ranks():
     assert out["consensus"].dtype == "Int8" and out["annotator_disagreement"].dtype == bool
 
 
+@pytest.mark.parametrize("role", ["internal_test", "temporal"])
+def test_test_clips_are_queued_only_for_annotator_reasons_and_carry_no_model_output(role):
+    errors, consensus, disagreements, clip_labels = tables()
+    errors["role"] = role  # every clip of the hand-made study is a test clip now
+    out = q.build_queue(errors, consensus, disagreements, clip_labels, q.QueueParams(label_error_top=1.0))
+    rows = out.set_index("clip_id")
+    # B (model disagrees), C (confident-joint flag), G (changed since evaluation) and the top-share rule are gone;
+    # A, H and X (readers disagree / no consensus) and F (gold differs: a reader, not the model) stay
+    assert set(rows.index) == {"A", "F", "H", "X"}
+    assert not out["model_disagreement"].any()
+    assert out[list(q.MODEL_COLUMNS)].isna().all().all()  # nothing of the model reaches the queue's reader
+    for text in out["reasons"]:
+        assert "model" not in text and "label-error" not in text and "likely label error" not in text
+    fold = q.build_queue(*tables(), q.QueueParams(label_error_top=1.0))
+    assert {"B", "C", "G"} <= set(fold["clip_id"])  # the same clips in folds are queued for the model's reasons
+
+
 def test_reviewed_top_share_and_max_rows():
     with_reviewed = q.build_queue(*tables(), q.QueueParams(include_reviewed=True, label_error_top=0.0))
     assert "E" in set(with_reviewed["clip_id"])

@@ -34,7 +34,7 @@ def decisions(rows) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=list(reviews.COLUMNS))
     return pd.DataFrame([{"id": k + 1, "reviewer": r, "timestamp": "t", "video_id": V, "clip_id": f"{V}_c{i:03d}",
-                          "pattern": p, "decision": d, "note": "", "app_version": ""}
+                          "pattern": p, "decision": d, "note": "", "app_version": "", "model_shown": 1}
                          for k, (r, i, p, d) in enumerate(rows)])
 
 
@@ -221,3 +221,58 @@ def test_browser_supplied_names_never_escape_artifacts(app_project, tmp_path):
     finally:
         link.unlink()
     assert project.video_path(f"{V}").name == f"{V}.mp4"
+
+
+def test_test_clips_are_blind_in_the_queue_and_on_the_clip_page():
+    """Blind adjudication: an internal-test or temporal clip shows no model number or model reason anywhere, a
+    test row queued only for the model disappears, and a decision on such a page is recorded as not model-assisted."""
+    q = Q.assign(reasons=["readers disagree", "model says present (p=0.20, threshold 0.50)",
+                          "likely label error (score 0.80, rank 1 for B-lines)",
+                          "annotators disagree; model says absent (p=0.20, threshold 0.50)"])
+    out = queue_logic.protect(q).set_index(["clip_id", "pattern"])
+    fold_row, test_row = out.loc[(f"{V}_c000", "A-lines")], out.loc[(f"{V}_c002", "Consolidation")]
+    assert fold_row["prob"] == 0.2 and fold_row["model_disagreement"]  # fold clips keep the model's view
+    assert (f"{V}_c001", "B-lines") not in out.index  # temporal, queued for a label-error flag only: dropped
+    assert np.isnan(test_row["prob"]) and np.isnan(test_row["label_error_score"]) and np.isnan(test_row["threshold"])
+    assert not test_row["model_disagreement"] and test_row["reasons"] == "annotators disagree"
+    clip = f"{V}_c002"
+    row = pd.Series(prediction(clip, "internal_test", -1, 0.9, None))
+    for role in ("internal_test", "temporal", None, "unassigned"):
+        blind = clip_logic.is_blind(role)
+        assert blind and not clip_logic.model_shown(blind, row, q[q["clip_id"] == clip])
+        table = clip_logic.evidence_table(clip, None, None, row, q, reviews.latest_decisions(decisions([])), blind)
+        assert not set(clip_logic.MODEL_ROWS) & set(table[""])
+    assert not clip_logic.is_blind("fold3") and clip_logic.model_shown(False, None, q[q["clip_id"] == f"{V}_c000"])
+    assert not clip_logic.model_shown(False, None, None)  # nothing of a model exists yet
+
+
+def test_models_page_tables_of_label_views_provenance_and_interval_support():
+    """The Models page's 'Test labels & intervals' tab from a real evaluation's metrics (simulated study)."""
+    import json
+
+    from tests.training.evaluation import simulate
+    from training.evaluation import protected, tables, views
+    from training.evaluation.scoring import Bootstrap
+
+    clips = simulate.study(2, n_fold_patients=10, n_test=5, n_temporal=5)
+    rows = pd.concat(simulate.predictions(clips, "luvnet", 1.5, seed=1).values(), ignore_index=True)
+    label_views = protected.label_views(simulate.consensus_views(clips, changed=0.3))
+    rows = protected.relabel(tables.check_predictions(rows, "sim"), label_views, "blind_label")
+    rows = pd.concat([rows.assign(n_models=1), tables.ensemble(rows)], ignore_index=True)
+    settings = views.ViewSettings(Bootstrap(n_boot=50, min_class_patients=3))
+    result = protected.add_label_views(views.score_model(rows, settings), rows, label_views, settings)
+    metrics = json.loads(json.dumps(result))  # as the page reads it from metrics.json
+    both = model_metrics.test_label_views({"luvnet": metrics})
+    assert set(both["set"]) == {"internal_test", "temporal"} and len(both) == 2 * 5
+    macro = both[(both["set"] == "internal_test") & (both["pattern"] == "macro")].iloc[0]
+    assert macro["auroc_after_review"] == metrics["internal_test"]["clip"]["ensemble"]["macro"]["auroc"]
+    assert macro["auroc_before_review"] < macro["auroc_after_review"]  # 30 % of reader labels changed by review
+    prov = model_metrics.label_provenance(metrics)
+    assert len(prov) == 8 and (prov["changed by blind review"] > 0).any()
+    assert (prov["label as the readers gave it"] + prov["changed by blind review"] == prov["clips"]).all()
+    support = model_metrics.interval_support(metrics)
+    assert set(support["set"]) == {"validation", "internal_test", "temporal"}
+    assert (support["valid replicates"] + support["single-class replicates"] == 50).all()
+    few = support[support["positive patients"] < 3]
+    assert few["CI withheld because"].str.contains("min_class_patients_ci=3").all()
+    assert model_metrics.test_label_views({"luvnet": {"internal_test": {"clip": {"label_note": "x"}}}}).empty

@@ -17,6 +17,12 @@ PAGES = {"queue": "views/queue.py", "clip": "views/clip.py", "agreement": "views
          "models": "views/models.py", "data": "views/data.py"}
 
 
+def is_fold_clip(project, clip_id: str) -> bool:
+    """Whether the demo split puts the clip in a cross-validation fold (else the Clip page is blind)."""
+    splits = pd.read_parquet(project / "artifacts" / "splits" / "splits.parquet")
+    return str(splits.set_index("clip_id")["role"].get(clip_id, "")).startswith("fold")
+
+
 def charts(at) -> list:
     return at.get("vega_lite_chart")
 
@@ -60,7 +66,11 @@ def test_every_page_renders_on_the_project(serve_as, app_project, page):
     if page in ("agreement", "models", "data"):
         assert len(charts(at)) >= 2, f"{page}: expected plots, not only numbers"
     if page == "clip":
-        assert at.get("video") and at.get("image") and charts(at)  # video, frame, attention chart
+        assert at.get("video") and at.get("image")  # video, frame
+        if is_fold_clip(app_project, at.session_state["clip_id"]):
+            assert charts(at)  # the attention chart
+        else:  # a test clip: blind adjudication, no model output at all
+            assert not charts(at) and "Blind adjudication" in texts(at.info)
 
 
 def test_queue_filters_and_progress(serve_as, fresh_store):
@@ -182,10 +192,18 @@ def test_clip_page_shows_the_stage_attention_figures(serve_as, app_project):
     at = signed_in()
     figures = sorted((app_project / "artifacts" / "eval" / "figures" / "attention").glob("*_curves.png"))
     assert figures, "the evaluate stage drew no attention figures"
-    at.query_params["clip"] = figures[0].name.removesuffix("_curves.png")
+    clips = [f.name.removesuffix("_curves.png") for f in figures]
+    fold = [c for c in clips if is_fold_clip(app_project, c)]
+    assert fold, "the evaluate stage drew attention figures of test clips only"
+    at.query_params["clip"] = fold[0]
     at.switch_page(PAGES["clip"]).run()
     assert not at.exception
     assert len(at.expander) >= 1 and len(at.get("image")) >= 2 + 2  # frame, top-frame strip, two figures
+    blind = [c for c in clips if not is_fold_clip(app_project, c)]
+    if blind:  # a test clip's figures exist (evaluation reports them) but the Clip page never shows them
+        at.query_params["clip"] = blind[0]
+        at.switch_page(PAGES["clip"]).run()
+        assert not at.exception and "Blind adjudication" in texts(at.info) and len(at.get("image")) <= 1
 
 
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "P00000000000_V00000000_c000", "/etc/hosts", "a b"])
@@ -207,7 +225,9 @@ def test_pages_before_any_model(serve_as, bare_project):
     assert len(at.dataframe(key="queue_table").value) == len(disagreements)
     at.button(key="open_clip").click().run()
     assert not at.exception and at.get("video")
-    assert "No attention for this clip" in texts(at.info)
+    shown = at.session_state["clip_id"]
+    assert ("No attention for this clip" if is_fold_clip(bare_project, shown) else "Blind adjudication") in texts(
+        at.info)
     at.switch_page(PAGES["models"]).run()
     assert not at.exception and "Evaluation results" in texts(at.info)
     for page in ("agreement", "data"):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from luskit import paths
 from luskit.schema import PATTERNS
-from training.splits import grouped, guards, report, stage
+from training.splits import frozen, grouped, guards, report, stage
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDS = [grouped.fold_role(k) for k in range(5)]
@@ -330,6 +330,107 @@ def test_stage_keeps_roles_from_a_frozen_previous_split(tmp_path, monkeypatch):
     assert stage.main(progress=False) == 0
     after = roles_by_patient(pd.read_parquet(paths.SPLITS / stage.SPLITS_TABLE))
     pd.testing.assert_series_equal(before.sort_index(), after.sort_index())
+
+
+def _consensus_of(clips: pd.DataFrame) -> pd.DataFrame:
+    long = clips.melt(id_vars=["clip_id", "video_id", "patient_id", "period"], value_vars=list(PATTERNS),
+                      var_name="pattern", value_name="label")
+    long["label"] = pd.array(long["label"], dtype="Float64").astype("Int8")
+    return long
+
+
+STABLE = make_clips(11, n_dev=30, n_temporal=3, clips=(2, 10), skew=1.0)
+STABLE_SEARCH = grouped.Search(iterations=30, restarts=1)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(row=st.integers(0, len(STABLE) - 1), column=st.sampled_from(PATTERNS), extra=st.integers(0, 3))
+def test_flip_any_label_and_no_frozen_patient_moves(row, column, extra):
+    """The property: once roles are frozen, flipping any clip-pattern label (and dealing up to 3 new patients)
+    moves 0 of the frozen patients; the stage's movement count says so."""
+    first, _ = grouped.make_split(STABLE, PATTERNS, 5, 0.1, 3, STABLE_SEARCH)
+    frozen_roles = frozen.patient_roles(first)
+    previous = dict(zip(frozen_roles["patient_id"], frozen_roles["role"]))
+    flipped = STABLE.copy()
+    value = flipped.loc[row, column]
+    flipped.loc[row, column] = 1.0 if np.isnan(value) else 1.0 - value
+    new = make_clips(50 + extra, n_dev=extra, clips=(2, 6)).assign(
+        patient_id=lambda t: "N" + t["patient_id"], clip_id=lambda t: "N" + t["clip_id"],
+        video_id=lambda t: "N" + t["video_id"])
+    second, _ = grouped.make_split(pd.concat([flipped, new], ignore_index=True), PATTERNS, 5, 0.1, 3, STABLE_SEARCH,
+                                   previous=previous)
+    moved = frozen.movement(previous, frozen.patient_roles(second))
+    assert moved["moved"] == 0 and moved["kept"] == len(previous) and moved["new"] == extra
+
+
+def test_without_frozen_roles_one_label_change_can_re_deal_patients():
+    """Why roles are frozen: without them the stratifier re-deals on a label change (the issue's finding)."""
+    first, _ = grouped.make_split(STABLE, PATTERNS, 5, 0.1, 3, STABLE_SEARCH)
+    before = frozen.patient_roles(first)
+    moves = []
+    for row in range(0, len(STABLE), max(1, len(STABLE) // 10)):
+        flipped = STABLE.copy()
+        flipped.loc[row, "B-lines"] = 1.0 - flipped.loc[row, "B-lines"]
+        again, _ = grouped.make_split(flipped, PATTERNS, 5, 0.1, 3, STABLE_SEARCH)
+        moves.append(frozen.movement(dict(zip(before["patient_id"], before["role"])),
+                                     frozen.patient_roles(again))["moved"])
+    assert max(moves) > 0, moves
+
+
+def test_before_any_freeze_a_review_decision_moves_nobody(tmp_path, monkeypatch):
+    """The stratifier reads reader_label: a reviewer's decision changes `label` only, so roles stay put."""
+    clips = make_clips(6, n_dev=16, n_temporal=2)
+    root = _project(tmp_path, clips)
+    cons = pd.read_parquet(root / stage.CONSENSUS)
+    cons.assign(reader_label=cons["label"]).to_parquet(root / stage.CONSENSUS, index=False)
+    monkeypatch.chdir(root)
+    assert stage.main(progress=False) == 0
+    before = roles_by_patient(pd.read_parquet(paths.SPLITS / stage.SPLITS_TABLE))
+    cons = pd.read_parquet(stage.CONSENSUS)
+    cons["label"] = (1 - cons["label"]).astype("Int8")  # every decision flips a label: reader labels unchanged
+    cons.to_parquet(stage.CONSENSUS, index=False)
+    assert stage.main(progress=False) == 0
+    after = roles_by_patient(pd.read_parquet(paths.SPLITS / stage.SPLITS_TABLE))
+    pd.testing.assert_series_equal(before.sort_index(), after.sort_index())
+
+
+def test_freeze_command_then_the_stage_keeps_roles_and_reports_who_moved(tmp_path, monkeypatch, capsys):
+    clips = make_clips(6, n_dev=16, n_temporal=2)
+    root = _project(tmp_path, clips)
+    monkeypatch.chdir(root)
+    assert stage.main(progress=False) == 0
+    assert "roles are not frozen" in capsys.readouterr().err
+    body = json.loads((paths.SPLITS / stage.REPORT_JSON).read_text())
+    assert body["stability"]["frozen_file"] == "" and body["stability"]["new"] == clips["patient_id"].nunique()
+    assert stage.freeze_main() == 0
+    files = frozen.frozen_files()
+    assert len(files) == 1 and files[0].name.startswith("roles-") and "split freeze:" in capsys.readouterr().out
+    import subprocess
+    import sys
+
+    again = subprocess.run([sys.executable, "-m", "luskit.cli", "split", "freeze"], cwd=root, capture_output=True,
+                           text=True, timeout=120)  # the command a person types
+    assert again.returncode == 0 and "nothing written" in again.stdout, again.stderr[-2000:]
+    assert len(frozen.frozen_files()) == 1  # same roles: nothing new written
+    before = roles_by_patient(pd.read_parquet(paths.SPLITS / stage.SPLITS_TABLE))
+    # every label of the first fold-0 patient flips, and the seed changes: nobody moves
+    patient = before[before == "fold0"].index[0]
+    cons = pd.read_parquet(stage.CONSENSUS)
+    at = cons["patient_id"] == patient
+    cons.loc[at, "label"] = (1 - cons.loc[at, "label"]).astype("Int8")
+    cons.to_parquet(stage.CONSENSUS, index=False)
+    _project_params(root, seed=99)
+    assert stage.main(progress=False) == 0
+    after = roles_by_patient(pd.read_parquet(paths.SPLITS / stage.SPLITS_TABLE))
+    pd.testing.assert_series_equal(before.sort_index(), after.sort_index())
+    st_ = json.loads((paths.SPLITS / stage.REPORT_JSON).read_text())["stability"]
+    assert (st_["moved"], st_["kept"], st_["new"]) == (0, len(before), 0) and st_["frozen_file"] == str(files[0])
+    assert "0 of 18 frozen patient(s) moved" in capsys.readouterr().out
+    assert "## Stability" in (paths.SPLITS / stage.REPORT_MD).read_text()
+    _project_params(root, reshuffle=True)  # re-dealing only on request, and the report counts who moved
+    assert stage.main(progress=False) == 0
+    st_ = json.loads((paths.SPLITS / stage.REPORT_JSON).read_text())["stability"]
+    assert st_["reshuffle"] and st_["moved"] + st_["kept"] == len(before) and "re-dealt" in capsys.readouterr().out
 
 
 def test_params_and_dvc_stage_agree_with_the_code():

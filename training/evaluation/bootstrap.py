@@ -8,9 +8,11 @@ replicates from these weights at once (a (B, n) matrix), and the same matrix app
 or four patterns gives paired replicates (for differences and macro averages).
 
 The interval is the percentile interval of the valid replicates (those where the statistic is
-defined: a replicate may draw no positive). With very few patients, a patient bootstrap cannot see
-between-patient variation (one patient: every replicate is the data itself), so below
-`min_patients` no interval is given and the reason says so.
+defined: a replicate may draw no positive patient); the count of valid replicates is reported next to
+it. With very few patients, a patient bootstrap cannot see between-patient variation (one patient:
+every replicate is the data itself), so below `min_patients` patients, or below `min_class_patients`
+positive or negative patients of a pattern (with 2, 3 and 6 positive patients simulated coverage of a
+nominal 95% interval was 0.69, 0.80 and 0.89), no interval is given and the reason says so.
 """
 
 from __future__ import annotations
@@ -66,9 +68,29 @@ class Interval:
     reason: str = ""  # why there is no interval ("" when there is one)
 
 
+def class_patients(groups: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+    """(patients with at least one positive item, patients with at least one negative item); groups, labels (n,).
+
+    What a patient bootstrap of a rank metric rests on: with 2 positive patients every replicate
+    holds 0, 1 or 2 distinct positive patients, whatever the clip count."""
+    g = np.asarray(groups).astype(str)
+    y = np.asarray(labels).astype(bool)
+    return int(np.unique(g[y]).size), int(np.unique(g[~y]).size)
+
+
+def class_reason(n_pos_patients: int, n_neg_patients: int, min_class_patients: int) -> str:
+    """Why no interval rests on these patients ("" when enough of both classes)."""
+    if min(n_pos_patients, n_neg_patients) >= min_class_patients:
+        return ""
+    return (f"{n_pos_patients} positive / {n_neg_patients} negative patient(s) < evaluate.min_class_patients_ci="
+            f"{min_class_patients}: too few for a patient bootstrap of this pattern (coverage falls well below "
+            "nominal)")
+
+
 def percentile_interval(replicates: np.ndarray, ci: float = 0.95, n_patients: int | None = None,
                         min_patients: int = 2) -> Interval:
-    """Percentile interval of the finite values of `replicates` (B,)."""
+    """Percentile interval of the finite values of `replicates` (B,); n_valid counts them (a replicate that
+    drew a single class is NaN: counted as not valid, never silently dropped from the report)."""
     finite = np.asarray(replicates, dtype=np.float64)
     finite = finite[np.isfinite(finite)]
     if n_patients is not None and n_patients < min_patients:
@@ -85,11 +107,13 @@ def percentile_interval(replicates: np.ndarray, ci: float = 0.95, n_patients: in
 def paired_difference_p(differences: np.ndarray) -> float:
     """Two-sided bootstrap p-value of H0: difference = 0, from paired replicates (B,) of a - b.
 
-    p = 2 * min(share <= 0, share >= 0), capped at 1 (the percentile-interval duality: the
-    (1 - p) interval just touches 0). NaN when no replicate is defined.
+    p = min(1, 2 (1 + min(#{d <= 0}, #{d >= 0})) / (B + 1)) over the B valid (finite) replicates: the
+    (1 + count) / (B + 1) form never prints 0 (the observed data count as one draw under H0; Davison &
+    Hinkley 1997, ch. 4). NaN when no replicate is defined.
     """
     d = np.asarray(differences, dtype=np.float64)
     d = d[np.isfinite(d)]
     if d.size == 0:
         return float("nan")
-    return float(min(1.0, 2.0 * min(np.mean(d <= 0), np.mean(d >= 0))))
+    count = min(int(np.sum(d <= 0)), int(np.sum(d >= 0)))
+    return float(min(1.0, 2.0 * (1 + count) / (d.size + 1)))

@@ -66,6 +66,12 @@ def paired_test(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray) 
     if y.all() or not y.any():
         return DelongResult(np.nan, np.nan, np.nan, np.nan, np.nan, np.nan,
                             f"one class ({int(y.sum())} positive of {len(y)}): AUROC undefined")
+    m, n = int(y.sum()), int((~y).sum())
+    if min(m, n) < 2:  # the covariance of V10 (or V01) needs two items: a single one would count as no variance
+        aucs = structural_components(np.vstack([scores_a, scores_b]), y)[0]
+        return DelongResult(float(aucs[0]), float(aucs[1]), float(aucs[0] - aucs[1]), np.nan, np.nan, np.nan,
+                            f"a single {'positive' if m < 2 else 'negative'} ({m} positive, {n} negative): "
+                            "DeLong's variance is undefined")
     aucs, cov = delong_covariance(np.vstack([scores_a, scores_b]), y)
     var = cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1]
     diff = float(aucs[0] - aucs[1])

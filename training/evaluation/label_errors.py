@@ -86,8 +86,9 @@ def rank_label_errors(prob: np.ndarray, label: np.ndarray, method: Method = "sel
     return score, likely, rank
 
 
-TABLE_COLUMNS = ("clip_id", "video_id", "patient_id", "period", "role", "set", "pattern", "label", "prob",
+TABLE_COLUMNS = ("clip_id", "video_id", "patient_id", "period", "role", "set", "source", "pattern", "label", "prob",
                  "threshold", "label_quality", "label_error_score", "likely_label_error", "rank", "rank_fraction")
+SOURCES = {"validation": "out_of_fold", "internal_test": "fold_ensemble", "temporal": "fold_ensemble"}
 
 
 def label_error_table(rows: pd.DataFrame, method: Method = "self_confidence", patterns: Sequence[str] = PATTERNS,
@@ -96,16 +97,29 @@ def label_error_table(rows: pd.DataFrame, method: Method = "self_confidence", pa
     out-of-fold for fold clips, the fold ensemble for test clips) -> DataFrame of TABLE_COLUMNS.
 
     Rows whose consensus is NA are kept (prob and threshold filled, the score NaN, rank NA): the queue
-    shows them for "no consensus". rank counts within a pattern (1 = most likely wrong); rank_fraction
-    = rank / labelled clips of that pattern.
+    shows them for "no consensus". Each ranked list uses ONE source of probabilities (`source`:
+    out_of_fold = one fold model per clip, fold_ensemble = the average of all fold models, which is
+    smoother and better calibrated, so mixing both in one list would rank by source as much as by
+    label): rank counts within a (source, pattern) (1 = most likely wrong); rank_fraction = rank /
+    labelled clips of that source and pattern. The class thresholds of confident learning are per list too.
     """
     base = rows.sort_values("clip_id", kind="stable").reset_index(drop=True)
+    base["source"] = base["set"].map(SOURCES)
+    parts = [_source_table(part, method, patterns, slugs) for _, part in base.groupby("source", sort=True)]
+    if not parts:
+        return pd.DataFrame(columns=list(TABLE_COLUMNS))
+    return pd.concat(parts, ignore_index=True)[list(TABLE_COLUMNS)]
+
+
+def _source_table(base: pd.DataFrame, method: Method, patterns: Sequence[str], slugs: Sequence[str]) -> pd.DataFrame:
+    """label_error_table's rows for the clips of one probability source (base: sorted by clip_id)."""
+    base = base.reset_index(drop=True)
     parts = []
     for name, slug in zip(patterns, slugs):
         label = base[f"label_{slug}"].astype("Int8")
         known = label.notna().to_numpy()
         prob = base[f"prob_{slug}"].to_numpy(np.float64)
-        part = base[["clip_id", "video_id", "patient_id", "period", "role", "set"]].copy()
+        part = base[["clip_id", "video_id", "patient_id", "period", "role", "set", "source"]].copy()
         part["pattern"] = name
         part["label"] = label
         part["prob"] = prob
@@ -124,4 +138,4 @@ def label_error_table(rows: pd.DataFrame, method: Method = "self_confidence", pa
         part["rank"] = rank
         part["rank_fraction"] = rank.astype("Float64") / max(int(known.sum()), 1)
         parts.append(part)
-    return pd.concat(parts, ignore_index=True)[list(TABLE_COLUMNS)]
+    return pd.concat(parts, ignore_index=True)

@@ -120,14 +120,18 @@ def write_all(out_dir: Path, params, rows: Mapping[str, pd.DataFrame], results: 
     write_curves(out_dir, all_curves, results)
     primary = held_out(rows[params.primary_model])
     write_parquet_atomic(out_dir / LABEL_ERRORS, label_errors.label_error_table(primary, params.label_error_method))
-    has_attention = primary[tables.column("attention", "a_lines")].notna().any()
+    # Attention figures of out-of-fold clips only: the review app lists every figure, and a test clip's model
+    # output must not reach a reviewer (blind adjudication of test labels, protected.py).
+    illustrated = primary[primary["set"] == "validation"]
+    has_attention = illustrated[tables.column("attention", "a_lines")].notna().any()
     if has_attention:
-        write_attention(out_dir, primary, params, manifest, clips_dir, progress)
+        write_attention(out_dir, illustrated, params, manifest, clips_dir, progress)
     else:
         (out_dir / FIGURES / ATTENTION).mkdir(parents=True, exist_ok=True)
     meta = {"reference": params.primary_model, "n_boot": params.bootstrap, "ci": params.ci, "seed": params.seed,
             "video_pooling": params.video_pooling, "ensemble_threshold": params.ensemble_threshold,
             "min_patients_ci": params.min_patients_ci,
+            "min_class_patients_ci": params.min_class_patients_ci,
             "oof_thresholds": nested.nested_note(rows[params.primary_model]), "machine": info, "cost_repeats": params.cost_repeats,
             "folds": {m: sorted(int(k) for k in set(t["fold"]) if k != tables.ENSEMBLE_FOLD) for m, t in rows.items()}}
     text = report.comparison_markdown(results, comparisons, costs, meta)

@@ -74,13 +74,13 @@ def _p_cell(comparisons: pd.DataFrame, view: str, model: str, slug: str) -> str:
     if row.empty:
         return ""
     r = row.iloc[0]
-    boot = f" (boot {fmt_p(r['boot_p_holm'])})" if np.isfinite(r["boot_p_holm"]) else ""
-    return f"<br>p={fmt_p(r['delong_p_holm'])}{boot}"
+    boot = fmt_p(r["boot_p_holm"]) if np.isfinite(r["boot_p_holm"]) else "— (too few patients)"
+    return f"<br>p={boot}<br>(DeLong, clips independent: {fmt_p(r['delong_p_holm'])})"
 
 
 def auroc_table(results: Mapping[str, dict], comparisons: pd.DataFrame, set_name: str, level: str = "clip") -> str:
     """Rows = models, columns = patterns + micro + macro; cells AUROC [CI] and, for baselines on the
-    clip level, Holm-adjusted DeLong p (and the patient-bootstrap p) against the reference."""
+    clip level, the Holm-adjusted patient-bootstrap p against the reference, then DeLong's (clips independent)."""
     header = "| Model | " + " | ".join(PATTERNS) + " | Micro | Macro |\n|---|" + "---|" * (len(PATTERNS) + 2) + "\n"
     lines = []
     for model, result in results.items():
@@ -133,6 +133,56 @@ def operating_table(results: Mapping[str, dict], set_name: str) -> str:
     return header + "\n".join(lines) + "\n" if lines else ""
 
 
+def support_table(results: Mapping[str, dict], set_name: str, level: str = "clip") -> str:
+    """What the intervals of a set rest on, per pattern (from the first model with the set; the labels, the
+    patients and the bootstrap draws are the same for every model): positive / negative patients, valid and
+    single-class replicates, and why a CI is withheld."""
+    for result in results.values():
+        head = headline(result, set_name, level)
+        if head is None:
+            continue
+        header = ("| Pattern | clips (pos) | positive patients | negative patients | valid replicates "
+                  "| single-class replicates | CI |\n|---|---|---|---|---|---|---|\n")
+        lines = []
+        for slug, p in [*head["patterns"].items(), ("micro", head["micro"])]:
+            name = NAME.get(slug, "Micro (all pairs)")
+            valid = "—" if p.get("boot_valid") is None else str(p["boot_valid"])
+            single = "—" if p.get("boot_single_class") is None else str(p["boot_single_class"])
+            ci = ("withheld: " + p["ci_reason"]) if p.get("ci_reason") else ("given" if p.get("auroc_ci") else "—")
+            lines.append(f"| {name} | {p['n']} ({p['n_pos']}) | {p.get('n_pos_patients', '—')} "
+                         f"| {p.get('n_neg_patients', '—')} | {valid} | {single} | {ci} |")
+        return header + "\n".join(lines) + "\n"
+    return ""
+
+
+def label_views_section(results: Mapping[str, dict], set_name: str) -> str:
+    """Test-set AUROC after blind review (the headline) and before review (the readers' labels alone), per model,
+    and the provenance of the set's labels (protected.py); "" for an empty set."""
+    blocks = {m: r[set_name]["clip"] for m, r in results.items() if headline(r, set_name) is not None}
+    if not blocks:
+        return ""
+    first = next(iter(blocks.values()))
+    if "label_note" in first:
+        return f"{set_name}: {first['label_note']}.\n"
+    header = ("| Model | " + " | ".join(PATTERNS) + " | Macro |\n|---|" + "---|" * (len(PATTERNS) + 1) + "\n")
+    lines = []
+    for model, block in blocks.items():
+        after, before = block[block["headline"]], block["before_review"]
+        cells = [f"{fmt(after['patterns'][s]['auroc'])} ({fmt(before['patterns'][s]['auroc'])})" for s in PATTERN_SLUGS]
+        cells.append(f"{fmt(after['macro']['auroc'])} ({fmt(before['macro']['auroc'])})")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    prov = first["label_provenance"]
+    rows = [("clips", "n"), ("label as the readers gave it", "from_readers"),
+            ("changed by blind review", "changed_by_blind_review"),
+            ("model-assisted decisions left out", "model_assisted_left_out"),
+            ("training label differs from the blind one", "training_label_differs")]
+    counts = ("| Provenance | " + " | ".join(PATTERNS) + " |\n|---|" + "---|" * len(PATTERNS) + "\n"
+              + "\n".join(f"| {name} | " + " | ".join(str(prov[s][key]) for s in PATTERN_SLUGS) + " |"
+                          for name, key in rows) + "\n")
+    return (f"{set_name}, AUROC after blind review (before review: the readers' labels alone):\n\n"
+            + header + "\n".join(lines) + "\n\n" + counts)
+
+
 def cost_table(costs: Mapping[str, dict]) -> str:
     header = ("| Model | Parameters (M) | GMACs per clip | CPU seconds per clip | Input (B, T, C, H, W) |\n"
               "|---|---|---|---|---|\n")
@@ -180,9 +230,13 @@ def comparison_markdown(results: Mapping[str, dict], comparisons: pd.DataFrame, 
         "# Model comparison\n",
         f"Written by `luskit evaluate`. AUROC with {ci_pct}% CIs from a patient-level bootstrap "
         f"({meta['n_boot']} replicates, seed {meta['seed']}; clips of one patient are resampled together). "
-        f"p: paired DeLong test against **{meta['reference']}** per pattern, Holm-adjusted over all "
-        "(model, pattern) comparisons of the table; in brackets the Holm-adjusted patient-level paired "
-        "bootstrap p of the AUROC difference (DeLong treats clips as independent; the bootstrap does not). "
+        f"A CI (and a bootstrap p) is withheld, with the reason, for a pattern with fewer than "
+        f"{meta.get('min_class_patients_ci', 5)} positive or negative patients in the set; each set's table of "
+        "patient counts and valid replicates says what its intervals rest on. "
+        f"p: patient-level paired bootstrap of the AUROC difference against **{meta['reference']}** per pattern "
+        "(p = (1 + count) / (B + 1) over the valid replicates), Holm-adjusted over all (model, pattern) "
+        "comparisons of the table. Second, in brackets, the Holm-adjusted paired DeLong p, labelled "
+        "\"clips independent\": it treats clips of one patient as independent and is too small when they are not. "
         f"Thresholds: each fold model's Youden threshold on its validation fold; the ensemble uses the "
         f"{meta['ensemble_threshold']} of the fold thresholds on the test sets; "
         f"{meta.get('oof_thresholds', nested.NESTED_NOTE)}. Nothing here is tuned on the rows it scores.\n",
@@ -193,9 +247,23 @@ def comparison_markdown(results: Mapping[str, dict], comparisons: pd.DataFrame, 
         table = auroc_table(results, comparisons, set_name)
         parts.append(f"## {SET_HEADINGS[set_name]}\n")
         parts.append(table or "No predictions in this set.\n")
+        support = support_table(results, set_name)
+        if support:
+            parts.append(f"What the intervals on {set_name} rest on (patients per class, bootstrap replicates):\n\n"
+                         f"{support}")
         folds = folds_table(results, set_name)
         if folds:
             parts.append(f"Fold models one by one (mean ± SD over folds) on {set_name}:\n\n{folds}")
+    parts.append("## Test labels: before any model and after blind review\n")
+    parts.append("Internal-test and temporal clips are scored on `blind_label`: the readers' consensus with only "
+                 "the reviewer decisions made without any model output on screen (the review app hides the model "
+                 "on these clips; Label Studio adjudication never shows it). A decision made with the model's help "
+                 "never reaches a test label. In brackets the same clips scored on the readers' labels alone, "
+                 "before any reviewer decision: the labels as they stood before any model existed.\n")
+    for set_name in ("internal_test", "temporal"):
+        section = label_views_section(results, set_name)
+        if section:
+            parts.append(section)
     level = f"video_{meta['video_pooling']}"
     parts.append(f"## Video level (clip probabilities pooled by {meta['video_pooling']}; a video is positive "
                  "when any of its clips is)\n")

@@ -4,8 +4,14 @@
 out-of-fold rows or the fold ensemble; clip or video rows) and returns a JSON-ready dict:
 
     {"n": rows, "n_patients": G, "ci_note": "",
-     "patterns": {slug: {"n", "n_pos", "n_patients", "threshold", "ece", <metric>, <metric>_ci, "undefined"}},
+     "patterns": {slug: {"n", "n_pos", "n_patients", "n_pos_patients", "n_neg_patients", "boot_valid",
+                         "boot_single_class", "ci_reason", "threshold", "ece", <metric>, <metric>_ci, "undefined"}},
      "micro": {...}, "macro": {...}}
+
+What an interval rests on is part of the result: the positive and negative PATIENT counts, how many
+bootstrap replicates drew both classes (boot_valid; boot_single_class = the others, where a rank
+metric is undefined: counted, not silently dropped) and, when the interval is withheld, why
+(ci_reason: fewer than Bootstrap.min_class_patients positive or negative patients).
 
 Per pattern, rows whose label is NA are dropped (no consensus: neither right nor wrong). Metrics at
 a threshold use each row's own threshold (thr_<slug>: on test sets the fold model's validation threshold or the
@@ -25,18 +31,20 @@ import pandas as pd
 
 from luskit.schema import PATTERN_SLUGS
 from training.evaluation import binary, calibration
-from training.evaluation.bootstrap import patient_bootstrap, percentile_interval
+from training.evaluation.bootstrap import class_patients, class_reason, patient_bootstrap, percentile_interval
 from training.evaluation.tables import column
 
 
 @dataclass(frozen=True)
 class Bootstrap:
-    """How CIs are made: n_boot replicates (0 = none), seed, level, and the fewest patients for a CI."""
+    """How CIs are made: n_boot replicates (0 = none), seed, level, the fewest patients in a set and the
+    fewest positive (and negative) patients of a pattern for a CI."""
 
     n_boot: int = 1000
     seed: int = 0
     ci: float = 0.95
     min_patients: int = 2
+    min_class_patients: int = 5
 
 
 def _clean(value: float) -> float | None:
@@ -44,14 +52,28 @@ def _clean(value: float) -> float | None:
 
 
 def _block(point: dict[str, np.ndarray], reps: dict[str, np.ndarray] | None, boot: Bootstrap,
-           n_patients: int) -> dict:
-    """Point values (each (1,)) and, with replicates (each (B,)), percentile CIs."""
+           n_patients: int, withheld: str = "") -> dict:
+    """Point values (each (1,)) and, with replicates (each (B,)), percentile CIs (None when `withheld` says why)."""
     out: dict = {}
     for name in binary.METRICS:
         out[name] = _clean(point[name][0])
         if reps is not None:
             iv = percentile_interval(reps[name], boot.ci, n_patients, boot.min_patients)
-            out[f"{name}_ci"] = None if iv.reason or out[name] is None else [_clean(iv.low), _clean(iv.high)]
+            ok = not (iv.reason or withheld) and out[name] is not None
+            out[f"{name}_ci"] = [_clean(iv.low), _clean(iv.high)] if ok else None
+    return out
+
+
+def _support(groups: np.ndarray, label: np.ndarray, reps: dict[str, np.ndarray] | None, boot: Bootstrap | None
+             ) -> dict:
+    """Patient counts per class, valid / single-class replicates and the reason a CI is withheld."""
+    n_pos_p, n_neg_p = class_patients(groups, label)
+    out = {"n_pos_patients": n_pos_p, "n_neg_patients": n_neg_p, "boot_valid": None, "boot_single_class": None,
+           "ci_reason": ""}
+    if reps is not None and boot is not None:
+        valid = int(np.isfinite(reps["auroc"]).sum())
+        out.update(boot_valid=valid, boot_single_class=int(boot.n_boot - valid),
+                   ci_reason=class_reason(n_pos_p, n_neg_p, boot.min_class_patients))
     return out
 
 
@@ -86,14 +108,15 @@ def score_table(table: pd.DataFrame, boot: Bootstrap | None = None, ece_bins: in
         point = binary.all_metrics(d.prob, d.label, d.thr)
         reps = binary.all_metrics(d.prob, d.label, d.thr, pb.item_weights(d.index)) if pb else None
         reps_by_pattern[s] = reps
-        block = _block(point, reps, boot or Bootstrap(n_boot=0), n_patients)
+        support = _support(groups[d.index], d.label, reps, boot)
+        block = _block(point, reps, boot or Bootstrap(n_boot=0), n_patients, support["ci_reason"])
         patterns[s] = {"n": int(len(d.label)), "n_pos": int(d.label.sum()),
-                       "n_patients": int(pd.unique(groups[d.index]).size),
+                       "n_patients": int(pd.unique(groups[d.index]).size), **support,
                        "threshold": _clean(np.mean(d.thr)) if len(d.thr) else None,
                        "ece": _clean(calibration.ece(d.prob, d.label, ece_bins)), **block,
                        "undefined": binary.undefined_reason(d.label, d.prob >= d.thr)}
     out = {"n": int(len(table)), "n_patients": n_patients, "ci_note": _ci_note(boot, n_patients, len(table)),
-           "patterns": patterns, "micro": _micro(data, pb, boot, n_patients),
+           "patterns": patterns, "micro": _micro(data, pb, boot, groups),
            "macro": _macro(patterns, reps_by_pattern, boot, n_patients)}
     return out
 
@@ -107,27 +130,34 @@ def _ci_note(boot: Bootstrap | None, n_patients: int, n: int) -> str:
     return ""
 
 
-def _micro(data: dict[str, PatternData], pb, boot: Bootstrap | None, n_patients: int) -> dict:
+def _micro(data: dict[str, PatternData], pb, boot: Bootstrap | None, groups: np.ndarray) -> dict:
     prob = np.concatenate([d.prob for d in data.values()])
     label = np.concatenate([d.label for d in data.values()])
     thr = np.concatenate([d.thr for d in data.values()])
     index = np.concatenate([d.index for d in data.values()])
     point = binary.all_metrics(prob, label, thr)
     reps = binary.all_metrics(prob, label, thr, pb.item_weights(index)) if pb else None
-    return {"n": int(len(label)), "n_pos": int(label.sum()),
-            **_block(point, reps, boot or Bootstrap(n_boot=0), n_patients)}
+    support = _support(groups[index], label, reps, boot)
+    n_patients = int(pd.unique(groups).size)
+    return {"n": int(len(label)), "n_pos": int(label.sum()), **support,
+            **_block(point, reps, boot or Bootstrap(n_boot=0), n_patients, support["ci_reason"])}
 
 
 def _macro(patterns: dict[str, dict], reps: dict[str, dict | None], boot: Bootstrap | None, n_patients: int) -> dict:
+    """Unweighted mean over patterns; its CI is withheld when any pattern averaged lacks one for want of
+    positive or negative patients (the mean would rest on a pattern whose own interval is not trusted)."""
     out: dict = {}
     for name in binary.METRICS:
         used = [s for s, block in patterns.items() if block[name] is not None]
         out[name] = _clean(np.mean([patterns[s][name] for s in used])) if used else None
         out[f"{name}_patterns"] = used
         if boot is not None and boot.n_boot > 0 and all(reps[s] is not None for s in used) and used:
+            short = [s for s in used if patterns[s]["ci_reason"]]
             stacked = np.mean([reps[s][name] for s in used], axis=0)
             iv = percentile_interval(stacked, boot.ci, n_patients, boot.min_patients)
-            out[f"{name}_ci"] = None if iv.reason else [_clean(iv.low), _clean(iv.high)]
+            out[f"{name}_ci"] = None if iv.reason or short else [_clean(iv.low), _clean(iv.high)]
+            if name == "auroc":
+                out["ci_reason"] = (f"too few positive or negative patients in {', '.join(short)}" if short else "")
         elif boot is not None and boot.n_boot > 0:
             out[f"{name}_ci"] = None
     return out

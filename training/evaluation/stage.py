@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from luskit import paths
 from luskit.config import ConfigError, load_section, read_params, require
-from training.evaluation import compare, costs, curves, nested, outputs, tables, views
+from training.evaluation import compare, costs, curves, nested, outputs, protected, tables, views
 from training.evaluation.scoring import Bootstrap
 
 PREDICTIONS = "predictions.parquet"
@@ -46,6 +46,7 @@ class EvalParams:
     ci: float = 0.95
     seed: int = 2025
     min_patients_ci: int = 5  # fewer patients in a set: no CI (a patient bootstrap needs several)
+    min_class_patients_ci: int = 5  # fewer positive or negative patients of a pattern: no CI / bootstrap p
     ece_bins: int = 10
     fold_bootstrap: bool = False  # CIs for each fold model too (the headline views always have them)
     measure_costs: bool = True
@@ -65,6 +66,7 @@ class EvalParams:
         require(self.bootstrap >= 0, f"bootstrap={self.bootstrap}: use 0 (no CIs) or more")
         require(0.5 < self.ci < 1.0, f"ci={self.ci}: use a level in (0.5, 1), e.g. 0.95")
         require(self.min_patients_ci >= 2, f"min_patients_ci={self.min_patients_ci}: use 2 or more")
+        require(self.min_class_patients_ci >= 1, f"min_class_patients_ci={self.min_class_patients_ci}: use 1 or more")
         require(self.ece_bins >= 2, f"ece_bins={self.ece_bins}: use 2 or more")
         require(self.cost_repeats >= 1 and self.cost_warmup >= 0, "cost_repeats >= 1 and cost_warmup >= 0")
         require(min(self.attention_per_pattern, self.attention_curve_top, self.attention_grid_top) >= 0,
@@ -72,7 +74,7 @@ class EvalParams:
 
     @property
     def boot(self) -> Bootstrap:
-        return Bootstrap(self.bootstrap, self.seed, self.ci, self.min_patients_ci)
+        return Bootstrap(self.bootstrap, self.seed, self.ci, self.min_patients_ci, self.min_class_patients_ci)
 
 
 @dataclass(frozen=True)
@@ -100,26 +102,31 @@ def fold_files(model: str, models_dir: Path = paths.MODELS) -> list[Path]:
     return found
 
 
-def read_model(model: str, params: EvalParams, models_dir: Path = paths.MODELS) -> pd.DataFrame:
-    """A model's fold rows (checked; out-of-fold rows at their nested threshold, nested.py) + ensemble rows,
-    n_models = 1 on fold rows."""
+def read_model(model: str, params: EvalParams, models_dir: Path = paths.MODELS,
+               label_views: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A model's fold rows (checked; out-of-fold rows at their nested threshold, nested.py; test-set rows
+    relabelled with the blind labels when label_views are given, protected.py) + ensemble rows, n_models = 1
+    on fold rows."""
     parts = [tables.check_predictions(pd.read_parquet(f), str(f)) for f in fold_files(model, models_dir)]
     rows = pd.concat(parts, ignore_index=True)
     if set(rows["model"].astype(str)) != {model}:
         raise ValueError(f"{models_dir}/{model}: predictions name model(s) {sorted(set(rows['model']))}, "
                          f"expected {model}: rerun the train stage")
     rows = nested.with_nested_thresholds(rows)
+    if label_views is not None:
+        rows = protected.relabel(rows, label_views, "blind_label")
     ens = tables.ensemble(rows, params.ensemble_threshold)
     return pd.concat([rows.assign(n_models=1), ens], ignore_index=True)
 
 
-def evaluate_models(rows: dict[str, pd.DataFrame], params: EvalParams, progress: bool = True
-                    ) -> tuple[dict[str, dict], pd.DataFrame, list[curves.Curve]]:
-    """Scores per model, the paired comparisons against the primary model, curve points."""
+def evaluate_models(rows: dict[str, pd.DataFrame], params: EvalParams, progress: bool = True,
+                    label_views: pd.DataFrame | None = None) -> tuple[dict[str, dict], pd.DataFrame, list[curves.Curve]]:
+    """Scores per model (test sets also before review, with label provenance), the paired comparisons against
+    the primary model, curve points."""
     settings = views.ViewSettings(params.boot, params.ece_bins, params.fold_bootstrap)
     results, all_curves = {}, []
     for model, table in tqdm(rows.items(), desc="evaluate: score", unit="model", disable=not progress):
-        results[model] = views.score_model(table, settings)
+        results[model] = protected.add_label_views(views.score_model(table, settings), table, label_views, settings)
         all_curves += curves.model_curves(model, table, params.ece_bins)
     frames = [compare.compare_view(s, {m: views.headline_rows(t, s) for m, t in rows.items()},
                                    params.primary_model, params.boot) for s in tables.SETS]
@@ -149,7 +156,8 @@ def main(params_path: Path = paths.PARAMS, progress: bool = True) -> int:
     try:
         params = load_section(Path(params_path), "evaluate", EvalParams)
         shape = read_clip_shape(Path(params_path))
-        rows = {m: read_model(m, params) for m in params.models}
+        label_views = protected.label_views(pd.read_parquet(paths.CONSENSUS) if paths.CONSENSUS.exists() else None)
+        rows = {m: read_model(m, params, label_views=label_views) for m in params.models}
         manifest = pd.read_parquet(paths.CLIP_MANIFEST) if paths.CLIP_MANIFEST.exists() else None
     except (ConfigError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -158,7 +166,9 @@ def main(params_path: Path = paths.PARAMS, progress: bool = True) -> int:
     if len(set(folds.values())) > 1:  # comparisons stay paired on common clips, but say so
         print(f"evaluate: warning: models have different fold models: {folds}; out-of-fold sets differ "
               "(train the missing folds)", file=sys.stderr)
-    results, comparisons, all_curves = evaluate_models(rows, params, progress)
+    results, comparisons, all_curves = evaluate_models(rows, params, progress, label_views)
+    if label_views is None:
+        print(f"evaluate: warning: {protected.UNAVAILABLE}", file=sys.stderr)
     cost = measure_costs(params, shape, progress=progress)
     outputs.write_all(paths.EVAL, params, rows, results, comparisons, all_curves, cost, manifest, paths.CLIPS,
                       progress)

@@ -175,6 +175,15 @@ def to_markdown(report: dict, patterns: tuple[str, ...]) -> str:
     out.append(f"{guards['errors']} error(s), {guards['warnings']} warning(s), "
                f"{guards['near_duplicate_pairs']} near-duplicate video pair(s) across roles.")
     out += [f"- {k}: {v}" for k, v in guards["findings"].items()]
+    st = report.get("stability")
+    if st:
+        out += ["", "## Stability", "",
+                (f"Frozen roles: {st['frozen_file']} ({'re-dealt: split.reshuffle' if st['reshuffle'] else 'kept'}). "
+                 f"{st['kept']} patient(s) kept their role, {st['moved']} moved "
+                 f"({st['moved_into_folds_from_test']} from a test role into a fold), {st['new']} new, "
+                 f"{st['gone']} gone.") if st["frozen_file"] else
+                "No frozen roles (data/splits/roles-*.parquet): run `luskit split freeze` to keep these roles "
+                "across label changes and reviews."]
     if report["notes"]:
         out += ["", "## Notes", "", *(f"- {n}" for n in report["notes"].values())]
     return "\n".join(out) + "\n"

@@ -8,15 +8,14 @@ Outputs (paths.SPLITS):
 - report.json (a DVC metric) and report.md: per role and pattern counts, the fold prevalence
   spread next to the seed's patient KFold on the same data, pattern-pair coverage, guard findings.
 
-Stability: with `split.previous` naming a frozen splits table (a file under data/, e.g.
-data/splits/splits-2024-11-30.parquet, copied from artifacts/splits/splits.parquet and tracked
-by `dvc add data/splits`), the patients it names keep their roles and only new patients are dealt.
-It is a param, not a dependency on this stage's own output, so the DVC graph stays acyclic; freeze
-under a new name rather than overwrite (luskit never overwrites data/), and changing the param
-reruns the stage. `split.reshuffle: true` ignores it and re-splits everyone. To freeze:
-
-    mkdir -p data/splits && cp artifacts/splits/splits.parquet data/splits/splits-$(date +%F).parquet
-    dvc add data/splits   # data/splits.dvc; then set split.previous to the new file and `dvc repro`
+Stability (frozen.py): `luskit split freeze` copies the patients' roles to a new
+data/splits/roles-<UTC stamp>.parquet; with `split.previous: latest` (the default) the stage reads the
+newest one, the patients it names keep their roles whatever their labels, and only new patients are
+dealt by the stratifier. `split.previous` may also name a frozen file under data/ ("" = none).
+`split.reshuffle: true` re-deals everyone. report.json's "stability" says how many patients kept
+their frozen role, moved, or are new; without any frozen file the stage warns that a label change
+may re-deal patients. The stratifier reads the readers' labels (consensus reader_label), never reviewer
+decisions, so even before a freeze a review decision cannot move a patient.
 
 Exit codes: 0 done; 1 a guard failed (a patient, video or near-duplicate video in two roles, a
 temporal clip in a fold): splits.parquet is not written (a stale one is removed) and the report
@@ -40,7 +39,7 @@ from luskit.atomic import write_bytes_atomic, write_parquet_atomic
 from luskit.config import ConfigError, load_section, require
 from luskit.schema import PATTERNS
 from luskit.tables import read_table
-from training.splits import grouped, guards, report
+from training.splits import frozen, grouped, guards, report
 
 CONSENSUS = paths.CONSENSUS
 MANIFEST = paths.CLIP_MANIFEST
@@ -59,7 +58,8 @@ class SplitParams:
     n_folds: int = 5
     test_fraction: float = 0.1  # internal test share of development patients (at least one patient)
     reshuffle: bool = False  # true: ignore `previous` and re-split every patient
-    previous: str = ""  # frozen splits table under data/ whose patients keep their roles ("" = none)
+    previous: str = "latest"  # frozen roles whose patients keep them: latest (newest data/splits/roles-*.parquet,
+    # written by `luskit split freeze`), a file under data/, or "" (none)
     near_duplicates: Literal["fail", "warn"] = "fail"  # near-duplicate videos in two roles
     phash_size: int = 16  # DCT block side: h*h-1 hash bits per frame (16 -> 255 bits)
     phash_frames: int = 16  # frames hashed per video, spread evenly
@@ -73,7 +73,7 @@ class SplitParams:
     def __post_init__(self) -> None:
         require(self.n_folds >= 2, f"n_folds={self.n_folds}: use 2 or more")
         require(0.0 < self.test_fraction < 0.5, f"test_fraction={self.test_fraction}: use a share in (0, 0.5)")
-        require(not self.previous or Path(self.previous).parts[:1] == (paths.DATA.name,),
+        require(self.previous in ("", frozen.LATEST) or Path(self.previous).parts[:1] == (paths.DATA.name,),
                 f"previous={self.previous!r}: name a frozen copy under data/ (e.g. data/splits/splits-DATE.parquet), "
                 "never the stage's own artifacts/splits/splits.parquet (DVC would see a cycle)")
         require(4 <= self.phash_size <= 32, f"phash_size={self.phash_size}: use 4..32 (16: 255-bit hashes)")
@@ -93,7 +93,9 @@ class SplitParams:
 class Inputs:
     manifest: pd.DataFrame  # the clip manifest (clip_id, video_id, patient_id, period, cache_file, ...)
     consensus: pd.DataFrame  # long consensus labels
-    previous: dict[str, str] | None  # patient_id -> role of a frozen split, or None
+    previous: dict[str, str] | None  # patient_id -> role of a frozen split that locks roles, or None
+    frozen: dict[str, str] | None = None  # the frozen roles (also under reshuffle: to count who moved)
+    frozen_file: str = ""  # where they came from ("" = no frozen assignment)
 
 
 def read_inputs(params: SplitParams, manifest: Path = MANIFEST, consensus: Path = CONSENSUS) -> Inputs:
@@ -101,15 +103,17 @@ def read_inputs(params: SplitParams, manifest: Path = MANIFEST, consensus: Path 
     clips = read_table(manifest, ["clip_id", "video_id", "patient_id", "period", "cache_file"],
                   "run the clips stage first (luskit clips / dvc repro)")
     labels = read_table(consensus, ["clip_id", "pattern", "label"], "run the labels stage first (luskit labels / dvc repro)")
-    previous = None
-    if params.previous and not params.reshuffle:
-        table = read_table(Path(params.previous), ["patient_id", "role"],
-                      "set split.previous to a splits table frozen from artifacts/splits/splits.parquet, or to \"\"")
+    if "reader_label" in labels:  # stratify on the readers' labels: a review decision never re-deals patients
+        labels = labels.assign(label=labels["reader_label"])
+    found, roles = frozen.resolve(params.previous), None
+    if found is not None:
+        table = read_table(found, ["patient_id", "role"],
+                           "run `luskit split freeze` to freeze the current roles, or set split.previous to \"\"")
         try:
-            previous = grouped.previous_roles(table)
+            roles = grouped.previous_roles(table)
         except ValueError as err:
-            raise ValueError(f"{params.previous}: {err}") from None
-    return Inputs(clips, labels, previous)
+            raise ValueError(f"{found}: {err}") from None
+    return Inputs(clips, labels, None if params.reshuffle else roles, roles, str(found or ""))
 
 
 def sampled_frames(manifest: pd.DataFrame, clips_dir: Path, n: int, progress: bool = True) -> dict[str, np.ndarray]:
@@ -150,6 +154,8 @@ def run(inputs: Inputs, params: SplitParams, frames: dict[str, np.ndarray]) -> R
                 *guards.near_duplicates(hashes, video_roles, params.phash_max_distance, severity),
                 *guards.one_class_roles(clips, splits, PATTERNS)]
     body = report.build_report(clips, splits, baseline, PATTERNS, params.n_folds, params.seed, findings, notes)
+    body["stability"] = {"frozen_file": inputs.frozen_file, "reshuffle": params.reshuffle,
+                         **frozen.movement(inputs.frozen or {}, frozen.patient_roles(splits))}
     return Result(splits, body, findings)
 
 
@@ -194,6 +200,30 @@ def main(params_path: Path = paths.PARAMS, progress: bool = True) -> int:
               "split.near_duplicates: warn after review.", file=sys.stderr)
         return 1
     print(summary_line(result))
+    print(stability_line(result.report["stability"]), file=sys.stderr if not result.report["stability"]
+          ["frozen_file"] else sys.stdout)
+    return 0
+
+
+def stability_line(st: dict) -> str:
+    """One line on how the roles relate to the frozen assignment."""
+    if not st["frozen_file"]:
+        return ("split: warning: roles are not frozen, so a label change or review decision may re-deal patients: "
+                "run `luskit split freeze` once the split is accepted")
+    how = "re-dealt (split.reshuffle: true)" if st["reshuffle"] else "kept"
+    return (f"split: roles from {st['frozen_file']} {how}: {st['moved']} of {st['frozen_patients']} frozen "
+            f"patient(s) moved ({st['moved_into_folds_from_test']} from a test role into a fold), {st['new']} new "
+            "patient(s) placed by the stratifier")
+
+
+def freeze_main() -> int:
+    """`luskit split freeze` from the project folder: 0 done (or nothing new to freeze), 2 no split to freeze."""
+    try:
+        _, message = frozen.freeze(paths.SPLITS / SPLITS_TABLE)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(message)
     return 0
 
 

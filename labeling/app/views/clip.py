@@ -16,6 +16,7 @@ if manifest is None:
     ui.missing("The clip manifest", "Run `dvc repro clips` (or `luskit demo`).")
     st.stop()
 queue, _ = loaders.review_queue(project)
+queue = queue_logic.protect(queue) if queue is not None else None
 order = st.session_state.get("queue_order") or (queue_logic.clip_order(queue) if queue is not None else [])
 requested = st.query_params.get("clip") or st.session_state.get("clip_id") or (order[0] if order else None)
 clip = loaders.clip_row(project, requested) if requested else None
@@ -48,23 +49,30 @@ if flash:
     st.success(flash)
 
 latest = decisions.latest(project.reviews_db)
-preds = loaders.predictions(project, project.primary_model)
-row = clip_logic.prediction_row(preds, clip_id)
+blind = clip_logic.is_blind(role)  # test clips: blind adjudication, no model output on this page
+row = None if blind else clip_logic.prediction_row(loaders.predictions(project, project.primary_model), clip_id)
 attention = clip_logic.attention_table(row, int(clip["start"]), int(clip["n_real_frames"]),
                                        project.params.top_frames)
+queue_rows = queue[queue["clip_id"] == clip_id] if queue is not None else None
+shown = clip_logic.model_shown(blind, row, queue_rows)
 left, right = st.columns([4, 7], gap="large")
 with left:
     clip_panels.video(project, clip)
     absolute = clip_panels.frame_viewer(project, clip)
 with right:
     st.markdown("**Labels, model and reviews**")
-    if row is None:
+    if blind:
+        st.caption("Blind adjudication: no model output for this clip (see below).")
+    elif row is None:
         st.caption(f"No predictions of `{project.primary_model}` for this clip yet (run `luskit evaluate`).")
     table = clip_logic.evidence_table(clip_id, loaders.table(project, loaders.CLIP_LABELS),
-                                      loaders.table(project, loaders.CONSENSUS), row, queue, latest)
+                                      loaders.table(project, loaders.CONSENSUS), row, queue, latest, blind)
     clip_panels.evidence(table)
     queued = set(queue.loc[queue["clip_id"] == clip_id, "pattern"]) if queue is not None else set()
-    clip_panels.decision_form(project, who, clip, clip_logic.my_latest(latest, who, clip_id), queued, next_id)
-clip_panels.attention_panel(project, clip, attention, absolute, project.params.top_frames)
+    clip_panels.decision_form(project, who, clip, clip_logic.my_latest(latest, who, clip_id), queued, next_id, shown)
+if blind:  # the attention chart and the evaluation's attention figures are model output
+    st.info(clip_logic.BLIND_NOTE.format(role=role))
+else:
+    clip_panels.attention_panel(project, clip, attention, absolute, project.params.top_frames)
 clip_panels.history(project, clip_id)
 st.caption("Keys: N next clip · P previous clip · Ctrl+Enter save and go to the next clip.")

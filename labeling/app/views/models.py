@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from labeling.app import charts, loaders, ui
+from labeling.app import charts, loaders, model_metrics, ui
 from labeling.app.model_metrics import SETS
 from luskit.schema import PATTERNS
 
@@ -22,7 +22,7 @@ if not models and not comparison.exists():
     st.stop()
 
 SET_NAMES = {"validation": "out-of-fold (validation)", "internal_test": "internal test", "temporal": "temporal set"}
-tabs = st.tabs(["Curves", "Comparison", "Fold spread", "Temporal set", "Figures & files"])
+tabs = st.tabs(["Curves", "Comparison", "Test labels & intervals", "Fold spread", "Temporal set", "Figures & files"])
 auroc, spread = loaders.model_summaries(project, models) if models else (pd.DataFrame(), pd.DataFrame())
 
 
@@ -86,6 +86,29 @@ with tabs[1]:
         st.dataframe(wide, key="auroc_all")
 
 with tabs[2]:
+    metrics = {m: loaders.json_file(project, loaders.EVAL / m / "metrics.json") for m in models}
+    metrics = {m: v for m, v in metrics.items() if v is not None}
+    views = model_metrics.test_label_views(metrics)
+    st.markdown("**Test labels: after blind review and before any model** · internal-test and temporal clips are "
+                "scored on the readers' consensus plus only the reviewer decisions made without the model on "
+                "screen (this app hides the model on those clips); *before review* = the readers' labels alone.")
+    if views.empty:
+        st.caption("No label views in artifacts/eval/<model>/metrics.json: rerun the labels stage and `luskit "
+                   "evaluate`.")
+    else:
+        wide = views.pivot_table(index=["set", "model"], columns="pattern",
+                                 values=["auroc_after_review", "auroc_before_review"]).round(3)
+        st.dataframe(wide, key="label_views")
+        first = metrics[project.primary_model] if project.primary_model in metrics else next(iter(metrics.values()))
+        st.dataframe(model_metrics.label_provenance(first), hide_index=True, key="label_provenance")
+    if metrics:
+        first = metrics[project.primary_model] if project.primary_model in metrics else next(iter(metrics.values()))
+        st.markdown("**What the intervals rest on** (headline view of each set): patients per class and bootstrap "
+                    "replicates; a CI is withheld below `evaluate.min_class_patients_ci` positive or negative "
+                    "patients.")
+        st.dataframe(model_metrics.interval_support(first), hide_index=True, key="interval_support")
+
+with tabs[3]:
     if spread.empty:
         st.caption("No per-fold predictions.")
     else:
@@ -96,7 +119,7 @@ with tabs[2]:
              lambda p: {**charts.strip("auroc", "model", "model", f"AUROC · {p}"), "title": p}, "spread")
         st.caption("Each point: one fold model. A wide spread means one fold's result says little on its own.")
 
-with tabs[3]:
+with tabs[4]:
     if auroc.empty:
         st.caption("No predictions to compare.")
     else:
@@ -108,7 +131,7 @@ with tabs[3]:
         st.caption("The temporal set was acquired after the cutoff date: a drop from internal test to temporal "
                    "is what a later deployment would see.")
 
-with tabs[4]:
+with tabs[5]:
     figures = loaders.eval_files(project, "**/*.png")
     if figures:
         pick = st.selectbox("Figure", figures, key="figure",

@@ -18,6 +18,7 @@ if source == "disagreements":
     st.info("No model-ranked queue yet (artifacts/review/queue.parquet: run `luskit evaluate` and "
             "`luskit review-queue`, or `dvc repro`). Listing the annotators' disagreements from the labels stage.")
 
+queue = queue_logic.protect(queue)  # test clips: annotator reasons only, no model numbers (blind adjudication)
 queue = queue_logic.with_decisions(queue, decisions.latest(project.reviews_db), who)
 
 cols = st.columns([2, 3, 2, 2, 2])

@@ -93,8 +93,28 @@ def predictions(clips: pd.DataFrame, model: str, separation: float, seed: int, n
     return out
 
 
+def consensus_views(clips: pd.DataFrame, changed: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    """The labels stage's consensus.parquet for a study: label = blind_label = the study's labels; reader_label
+    differs from them on a `changed` share of the labelled test-clip pairs (what blind review changed)."""
+    from luskit.schema import PATTERNS
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for name, slug in zip(PATTERNS, PATTERN_SLUGS):
+        label = clips[f"label_{slug}"].astype("Int8")
+        reader = label.copy()
+        flip = (clips["role"].isin(["internal_test", "temporal"]) & label.notna()).to_numpy() & (
+            rng.random(len(clips)) < changed)
+        reader[flip] = 1 - reader[flip]
+        parts.append(pd.DataFrame({"clip_id": clips["clip_id"], "pattern": name, "label": label,
+                                   "provenance": np.where(flip, "review (absent: x)", "majority"),
+                                   "reader_label": reader, "blind_label": label, "n_assisted": 0}))
+    return pd.concat(parts, ignore_index=True)
+
+
 def write_project(root: Path, clips: pd.DataFrame, models: dict[str, float], seed: int = 0,
-                  evaluate: dict | None = None, attention_models: tuple[str, ...] = ("luvnet",)) -> Path:
+                  evaluate: dict | None = None, attention_models: tuple[str, ...] = ("luvnet",),
+                  consensus: pd.DataFrame | None = None) -> Path:
     """A project folder with params.yaml, artifacts/models/<m>/fold<k>/predictions.parquet, the clip manifest
     and a tiny frame cache; models: name -> separation. Returns root."""
     root = Path(root)
@@ -112,6 +132,9 @@ def write_project(root: Path, clips: pd.DataFrame, models: dict[str, float], see
     for video, part in manifest.groupby("video_id"):
         np.save(cache / f"{video}.npy", rng.integers(0, 256, (int(part["end"].max()), SIZE, SIZE), dtype=np.uint8))
     manifest.to_parquet(root / "artifacts" / "clips" / "manifest.parquet", index=False)
+    if consensus is not None:
+        (root / "artifacts" / "labels").mkdir(parents=True, exist_ok=True)
+        consensus.to_parquet(root / "artifacts" / "labels" / "consensus.parquet", index=False)
     params = {"clips": {"length": T, "size": SIZE},
               "evaluate": {"models": list(models), "primary_model": next(iter(models)), "bootstrap": 200,
                            "measure_costs": False, **(evaluate or {})}}

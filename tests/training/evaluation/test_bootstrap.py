@@ -7,7 +7,8 @@ import pytest
 from scipy.stats import norm
 
 from training.evaluation import binary
-from training.evaluation.bootstrap import paired_difference_p, patient_bootstrap, percentile_interval
+from training.evaluation.bootstrap import (class_patients, class_reason, paired_difference_p, patient_bootstrap,
+                                          percentile_interval)
 
 N_DATASETS = 200
 G, K = 50, 6  # patients, clips per patient
@@ -71,8 +72,20 @@ def test_interval_refused_below_min_patients_and_when_never_defined():
     assert (iv.low, iv.high, iv.n_valid) == (pytest.approx(0.05), pytest.approx(0.95), 101)
 
 
-def test_paired_difference_p():
-    assert paired_difference_p(np.r_[np.full(97, 0.1), np.full(3, -0.1)]) == pytest.approx(0.06)
-    assert paired_difference_p(np.full(100, 0.2)) == 0.0
+def test_paired_difference_p_is_one_plus_count_over_b_plus_one_and_never_zero():
+    # 3 of 100 replicates <= 0: two-sided 2 * (1 + 3) / 101
+    assert paired_difference_p(np.r_[np.full(97, 0.1), np.full(3, -0.1)]) == pytest.approx(8 / 101)
+    assert paired_difference_p(np.full(100, 0.2)) == pytest.approx(2 / 101)  # the smallest p 100 replicates give
     assert paired_difference_p(np.linspace(-1, 1, 101)) == 1.0
+    # single-class replicates (NaN) are not valid: B counts only the 9 defined ones
+    assert paired_difference_p(np.r_[np.full(9, 0.2), np.full(5, np.nan)]) == pytest.approx(2 / 10)
     assert np.isnan(paired_difference_p(np.array([np.nan])))
+
+
+def test_class_patients_and_the_reason_a_ci_is_withheld():
+    groups = np.array(["a", "a", "b", "c", "c", "d"])
+    labels = np.array([1, 0, 0, 1, 1, 0])
+    assert class_patients(groups, labels) == (2, 3)  # positives in a and c; negatives in a, b and d
+    assert class_reason(5, 7, 5) == ""
+    why = class_reason(2, 7, 5)
+    assert "2 positive / 7 negative patient(s) < evaluate.min_class_patients_ci=5" in why

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from luskit.schema import PATTERN_SLUGS, PATTERNS
+from tests.training.evaluation import simulate
 from training.evaluation import label_errors as le
 
 
@@ -72,3 +75,69 @@ def test_table_keeps_no_consensus_rows_and_ranks_within_each_pattern():
     assert sorted(b["rank"].astype(int)) == list(range(1, n))
     assert b.loc[b["rank"] == 1, "label_error_score"].iloc[0] == b["label_error_score"].max()
     assert table["clip_id"].iloc[0] == "c00"  # rows sorted by clip id: ties rank deterministically
+
+
+def test_each_ranked_list_uses_one_source_of_probabilities():
+    """Out-of-fold (one model) and fold-ensemble (averaged) probabilities are ranked in separate lists: an
+    ensemble clip never pushes an out-of-fold clip down its list, and ranks restart at 1 per source."""
+    rng = np.random.default_rng(1)
+    n = 20
+    rows = pd.DataFrame({"clip_id": [f"c{i:02d}" for i in range(2 * n)], "video_id": "v", "patient_id": "p",
+                         "period": "development", "role": ["fold0"] * n + ["internal_test"] * n,
+                         "set": ["validation"] * n + ["internal_test"] * n})
+    for s in PATTERN_SLUGS:
+        y = rng.integers(0, 2, 2 * n)
+        # the ensemble rows are confidently wrong everywhere: in one mixed list they would take every top rank
+        rows[f"prob_{s}"] = np.where(np.arange(2 * n) < n, rng.random(2 * n), 1.0 - y * 0.99)
+        rows[f"label_{s}"] = pd.array(y, dtype="Int8")
+        rows[f"thr_{s}"] = 0.5
+    table = le.label_error_table(rows)
+    for source, part in table[table["pattern"] == "A-lines"].groupby("source"):
+        assert sorted(part["rank"].astype(int)) == list(range(1, n + 1)), source
+        assert part["rank_fraction"].max() == 1.0
+    assert set(table["source"]) == {"out_of_fold", "fold_ensemble"}
+    oof = table[(table["source"] == "out_of_fold") & (table["pattern"] == "A-lines")]
+    alone = le.label_error_table(rows[rows["set"] == "validation"])
+    np.testing.assert_array_equal(oof["rank"].astype(int), alone[alone["pattern"] == "A-lines"]["rank"].astype(int))
+
+
+def _bench():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[3] / "bench" / "bench_label_errors.py"
+    spec = importlib.util.spec_from_file_location("bench_label_errors", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_label_error_benchmark_logic_on_simulated_data_over_seeds():
+    """bench/bench_label_errors.py without the retraining: flip 5% of the fold-clip labels per seed, rank the
+    out-of-fold probabilities (one source), recall in the top 10%, mean ± SD over 3 seeds, and the report."""
+    import argparse
+
+    bench = _bench()
+    clips = simulate.study(4, n_fold_patients=40, n_test=4, n_temporal=2, clips=(4, 8))
+    folds = simulate.predictions(clips, "luvnet", 2.0, seed=1)
+    oof = pd.concat(folds.values(), ignore_index=True)
+    consensus = pd.concat([clips[["clip_id"]].assign(pattern=p, label=clips[f"label_{s}"])
+                           for p, s in zip(PATTERNS, PATTERN_SLUGS)], ignore_index=True)
+    splits = clips[["clip_id", "role"]]
+    results = []
+    for seed in (5, 6, 7):
+        flipped_cons, flipped = bench.flip_labels(consensus, splits, 0.05, np.random.default_rng(seed))
+        assert set(flipped["clip_id"]) <= set(clips.loc[clips["role"].str.startswith("fold"), "clip_id"])
+        rows = oof[oof["set"] == "validation"].copy()
+        for p, s in zip(PATTERNS, PATTERN_SLUGS):  # the labels the retrained model would be scored against
+            lookup = flipped_cons[flipped_cons["pattern"] == p].set_index("clip_id")["label"]
+            rows[f"label_{s}"] = rows["clip_id"].map(lookup).astype("Int8")
+        results.append(bench.recall_in_top(rows, flipped, 0.10))
+    assert all(r["all"] > 0.6 for r in results)  # a 2-SD-separated model finds most flips in its top 10 %
+    summary = bench.summarise(results)
+    assert summary["all"][0] == pytest.approx(np.mean([r["all"] for r in results]))
+    assert summary["all"][1] == pytest.approx(np.std([r["all"] for r in results], ddof=1))
+    args = argparse.Namespace(model="luvnet", fraction=0.05, seeds=[5, 6, 7], folds=[0, 1, 2, 3, 4], top=0.10)
+    text = bench.report(args, results, 1.0)
+    assert f"**{summary['all'][0]:.2f} ± {summary['all'][1]:.2f}**" in text and "| 7 |" in text
+    with pytest.raises(ValueError, match="out-of-fold rows only"):  # never a list mixing sources
+        bench.recall_in_top(oof, flipped, 0.10)

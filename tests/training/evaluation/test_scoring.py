@@ -53,10 +53,46 @@ def test_cis_bracket_the_estimate_and_few_patients_give_a_reason(model_rows):
     assert "1 patient(s) < evaluate.min_patients_ci=5" in few["ci_note"]
 
 
+def test_few_positive_patients_withhold_the_ci_with_counts_and_replicates(model_rows):
+    head = views.headline_rows(model_rows, "validation").copy()
+    patients = sorted(head["patient_id"].unique())
+    # B-lines positive in exactly 3 patients (all their labelled clips), negative everywhere else
+    positive = head["patient_id"].isin(patients[:3]).to_numpy()
+    known = head["label_b_lines"].notna().to_numpy()
+    head["label_b_lines"] = pd.array(np.where(known, positive.astype(int), pd.NA), dtype="Int8")
+    boot = Bootstrap(n_boot=400, seed=4, min_patients=5, min_class_patients=5)
+    got = score_table(head, boot)
+    b_lines = got["patterns"]["b_lines"]
+    assert (b_lines["n_pos_patients"], b_lines["n_neg_patients"]) == (3, len(patients) - 3)
+    assert b_lines["auroc"] is not None and b_lines["auroc_ci"] is None and b_lines["sensitivity_ci"] is None
+    assert "3 positive" in b_lines["ci_reason"] and "min_class_patients_ci=5" in b_lines["ci_reason"]
+    # a replicate draws none of 3 positive patients out of 15 with probability (12/15)^15 = 3.5 %: counted
+    assert b_lines["boot_valid"] + b_lines["boot_single_class"] == 400
+    assert 0 < b_lines["boot_single_class"] < 40
+    assert got["macro"]["auroc_ci"] is None and "b_lines" in got["macro"]["ci_reason"]
+    a_lines = got["patterns"]["a_lines"]  # common pattern: enough patients of both classes, CI given
+    assert a_lines["ci_reason"] == "" and a_lines["auroc_ci"] is not None and a_lines["n_pos_patients"] >= 5
+    row = compare.compare_pair("validation", "usvn", "luvnet", "b_lines",
+                               compare._aligned(head, head.assign(prob_b_lines=head["prob_a_lines"]), "b_lines"),
+                               boot)
+    assert np.isnan(row["boot_p"]) and "3 positive" in row["note"] and row["n_pos_patients"] == 3
+    assert row["boot_valid"] + row["boot_single_class"] == 400
+
+
+def test_delong_is_nan_with_a_single_positive_or_negative():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(20), rng.random(20)
+    for y in (np.r_[1, np.zeros(19)], np.r_[0, np.ones(19)]):
+        test = delong.paired_test(a, b, y.astype(int))
+        assert np.isnan(test.p) and np.isnan(test.z) and "single" in test.reason
+        assert test.auc_a == pytest.approx(roc_auc_score(y, a))  # the AUROCs themselves are still reported
+    assert np.isfinite(delong.paired_test(a, b, np.r_[1, 1, np.zeros(18)].astype(int)).p)
+
+
 def test_a_pattern_with_one_class_is_undefined_not_a_crash(model_rows):
     head = views.headline_rows(model_rows, "internal_test").copy()
     head["label_pleural_effusion"] = pd.array([0] * len(head), dtype="Int8")
-    got = score_table(head, Bootstrap(n_boot=100, min_patients=2))
+    got = score_table(head, Bootstrap(n_boot=100, min_patients=2, min_class_patients=2))
     effusion = got["patterns"]["pleural_effusion"]
     assert effusion["auroc"] is None and effusion["auroc_ci"] is None
     assert "one class" in effusion["undefined"]["auroc"] and effusion["specificity"] is not None

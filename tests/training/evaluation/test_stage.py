@@ -25,7 +25,9 @@ def evaluated(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("eval-project")
     clips = simulate.study(5, n_fold_patients=10, n_test=5, n_temporal=5)
     simulate.write_project(root, clips, MODELS, attention_models=("luvnet", "usvn"),
-                           evaluate={"min_patients_ci": 3, "attention_per_pattern": 1})
+                           evaluate={"min_patients_ci": 3, "min_class_patients_ci": 2,
+                                     "attention_per_pattern": 1},
+                           consensus=simulate.consensus_views(clips, changed=0.2))
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         assert stage.main(progress=False) == 0
@@ -53,6 +55,16 @@ def test_outputs_layout_and_contents(evaluated):
                     "## Video level", "## Operating points", "## Model cost"):
         assert heading in md
     assert md.count("| c3d |") >= 4 and "p=" in md and "Holm" in md
+    assert "DeLong, clips independent" in md and "positive patients" in md and "valid replicates" in md
+    assert md.index("p=") < md.index("DeLong, clips independent:")  # the patient bootstrap p leads
+    assert {"n_pos_patients", "n_neg_patients", "boot_valid", "boot_single_class"} <= set(comparisons.columns)
+    # test sets twice: after blind review (headline) and on the readers' labels alone, with provenance counts
+    assert "## Test labels: before any model and after blind review" in md and "changed by blind review" in md
+    full = json.loads((evaluated / "luvnet" / "metrics.json").read_text())["internal_test"]["clip"]
+    after, before = full["ensemble"]["macro"]["auroc"], full["before_review"]["macro"]["auroc"]
+    assert after > before  # 20 % of the readers' test labels were changed by review: scored on them, AUROC drops
+    changed = sum(p["changed_by_blind_review"] for p in full["label_provenance"].values())
+    assert changed > 0 and f"{after:.3f} ({before:.3f})" in md
 
 
 def test_plot_data_and_figures(evaluated):
@@ -74,6 +86,8 @@ def test_plot_data_and_figures(evaluated):
     preds = pd.read_parquet(evaluated / "luvnet" / "predictions.parquet")
     assert len(errors) == 4 * len(outputs.held_out(preds)) and errors["clip_id"].is_unique is False
     assert clip_ids <= set(errors["clip_id"])
+    fold_clips = set(preds.loc[preds["set"] == "validation", "clip_id"])
+    assert clip_ids <= fold_clips  # never a test clip's attention: the review app lists these figures
     assert json.loads((evaluated / "costs.json").read_text()) == {"machine": {}, "models": {}}
 
 
