@@ -2,7 +2,8 @@
 
 - clips.parquet: the fold ensemble per clip (fold-prediction contract, set = role = "external", fold = -1,
   n_models, start/end_frame_1based, positive_<slug> = prob >= the development threshold);
-- clips_folds.parquet: every fold model's rows (what `luskit label select --strategy disagreement` reads);
+- clips_folds.parquet: every fold model's rows; videos_folds.parquet: the same pooled per video and fold model
+  (what `luskit label select --strategy disagreement` reads);
 - videos.parquet: per video the pooled ensemble (max or mean of its clips, evaluate.video_pooling), its
   threshold and positive_<slug>;
 - ls_predictions.parquet: the table `luskit label push --predictions` reads (video_id, pattern, start, end,
@@ -27,6 +28,7 @@ from training.evaluation.tables import column
 FOLDER = "predictions"
 CLIPS, FOLDS, VIDEOS, LS, REPORT, FIGURES, TOPS = ("clips.parquet", "clips_folds.parquet", "videos.parquet",
                                                    "ls_predictions.parquet", "report.md", "figures", "top_frames.csv")
+VIDEO_FOLDS = "videos_folds.parquet"  # per fold model, pooled per video (label select: disagreement)
 META = "meta.json"  # model, version, preprocessing, clips, seconds, clips/s
 LS_COLUMNS = ("video_id", "pattern", "start", "end", "score", "model_version")
 

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from luskit import paths
-from luskit.atomic import write_bytes_atomic
+from luskit.atomic import write_bytes_atomic, write_parquet_atomic
 from luskit.config import load_section, require
 from training.evaluation.stage import EvalParams
 from training.predict import infer, outputs
@@ -86,6 +86,7 @@ def predict(models_dir: Path, input_dir: Path, out: Path, params_path: Path = pa
             "seconds": seconds, "clips_per_s": rate, "pooling": ev.video_pooling}
     report = outputs.report_markdown(videos, tops, prepared.not_predicted, meta, drawn)
     outputs.write_all(out, clips, folds, videos, tops, ensemble.version, report)
+    write_parquet_atomic(folder / outputs.VIDEO_FOLDS, infer.video_rows(folds, ev.video_pooling))
     meta = {k: meta[k] for k in ("model", "n_models", "version", "n_clips", "seconds", "clips_per_s", "pooling")}
     write_bytes_atomic(folder / outputs.META, (json.dumps({**meta, "preprocessing": vars(ensemble.prep)},
                                                           indent=1) + "\n").encode())

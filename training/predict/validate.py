@@ -77,7 +77,7 @@ def recalibrated(rows: pd.DataFrame) -> pd.DataFrame:
     out = rows.copy()
     for s in PATTERN_SLUGS:
         known = out[f"label_{s}"].notna().to_numpy()
-        prob = out[f"prob_{s}"].to_numpy(np.float64)
+        prob = out[f"prob_{s}"].to_numpy(np.float64, copy=True)
         label = out[f"label_{s}"].to_numpy(dtype=np.float64, na_value=np.nan)
         prob[known] = platt_cross_fit(prob[known], label[known].astype(int), out["patient_id"].to_numpy()[known])
         out[f"prob_{s}"] = prob
