@@ -1,5 +1,5 @@
 """A tiny trained project (3 LUV-Net fold models, seconds on a CPU) and a folder of real POCUS videos laid out as
-raw input (patient/YYYYMMDD/file, symlinks into ../shared/external: nothing copied), predicted once per module."""
+raw input (patient/YYYYMMDD/file, symlinks into ../shared/external: nothing copied), predicted once per session."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def project_params(root: Path, **clips) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Path:
     """Root of a tiny project with artifacts/models/luvnet/fold{0,1,2}/checkpoint.pt."""
     from training.train import stage
@@ -53,7 +53,7 @@ def pocus_rows(external: Path) -> dict[str, dict]:
         return {Path(r["file"]).name: r for r in csv.DictReader(fh)}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pocus_input(tmp_path_factory, external_dir) -> Path:
     folder = tmp_path_factory.mktemp("raw-input")
     for patient, name in POCUS:
@@ -66,7 +66,7 @@ def pocus_input(tmp_path_factory, external_dir) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def predicted(trained, pocus_input, tmp_path_factory):
     """(project root, OUT, Predictions) of one `predict` run on the POCUS folder with the public demo key."""
     out = tmp_path_factory.mktemp("predict") / "out"
