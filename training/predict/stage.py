@@ -70,8 +70,8 @@ def predict(models_dir: Path, input_dir: Path, out: Path, params_path: Path = pa
     if params.threads:
         torch.set_num_threads(params.threads)
     ensemble = load_ensemble(Path(models_dir))
-    reviews = Path(params_path).resolve().parent / paths.REVIEWS
-    prepared = prepare(Path(input_dir), Path(out), Path(params_path), ensemble.prep, demo_key, reviews)
+    # data/reviews of the folder predict runs in (as every stage): a person's releases of withheld videos
+    prepared = prepare(Path(input_dir), Path(out), Path(params_path), ensemble.prep, demo_key, paths.REVIEWS)
     folds, clips, videos, seconds = run_models(ensemble, prepared, params, ev, progress)
     if clips is None:
         print(f"predict: no video to predict ({len(prepared.not_predicted)} input(s) left out)", file=sys.stderr)
