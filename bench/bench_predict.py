@@ -88,7 +88,8 @@ def section(rows: list[dict], n: int, seconds: float) -> str:
              f"- command: `python bench/bench_predict.py --videos {n}` ({seconds:.0f} s in all)",
              f"- input: the {n} shortest convex POCUS videos as raw input; 3 LUV-Net fold models trained one epoch "
              "on the tiny noise project (speed only, not accuracy); attention on; batch predict.batch_size", "",
-             "| model config | videos | clips | ingest + deidentify + clips (s) | models (s) | clips/s (3 fold models) |",
+             "| model config | videos | clips | ingest + deidentify + clips (s) | models (s) "
+             "| clips/s (3 fold models) |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['config']} | {r['videos']} | {r['clips']} | {r['prepare_s']:.1f} | {r['model_s']:.2f} | "

@@ -105,7 +105,8 @@ def scores_for(strategy: str, predictions: Path, seed: int) -> pd.Series:
     raise SelectError(f"--strategy {strategy!r}: use one of {STRATEGIES}")
 
 
-def select(predictions: Path, strategy: str, n: int, out: Path, exclude: list[Path] = (), seed: int = 0) -> pd.DataFrame:
+def select(predictions: Path, strategy: str, n: int, out: Path, exclude: list[Path] = (),
+           seed: int = 0) -> pd.DataFrame:
     """Write and return the selection (module doc)."""
     if n < 1:
         raise SelectError(f"--n {n}: pick at least 1 video")
