@@ -145,23 +145,38 @@ def test_labels_of_videos_that_were_not_predicted_are_refused(tmp_path):
         run(out, tmp_path / "bad.csv", level="video")
 
 
-def test_pocus_video_labels_on_real_predictions(predicted, external_dir):
-    """The one-command path on real videos: POCUS's per-video labels (yes/no) against the predicted videos."""
-    from tests.training.predict.conftest import pocus_rows
+def test_one_command_from_new_videos_to_a_validation_report(trained, pocus_input, external_dir, tmp_path):
+    """`luskit predict ... --labels`: real POCUS videos in, predictions and the external validation out, with
+    POCUS's own per-video labels (yes/no) mapped to the pseudonymous ids by the source hash ingest recorded."""
+    from typer.testing import CliRunner
 
-    root, out, _ = predicted
-    index = pd.read_parquet(out / "index" / "videos.parquet")
-    by_sha = {r["sha256"]: r for r in pocus_rows(external_dir).values()}
+    from luskit.cli import app
+    from tests.training.predict.conftest import POCUS, pocus_rows
+
+    rows = pocus_rows(external_dir)
     truth = {"A-lines": "a_lines", "B-lines": "b_lines", "Consolidation": "consolidation",
              "Pleural effusion": "effusion"}
-    deid = set(pd.read_parquet(out / "deid" / "videos.parquet")["video_id"])
-    rows = [{"video_id": v, **{p: {"1": "yes", "0": "no"}.get(by_sha[sha][c], "") for p, c in truth.items()}}
-            for v, sha in zip(index["video_id"], index["source_sha256"]) if v in deid]
-    pd.DataFrame(rows).to_csv(root / "pocus_labels.csv", index=False)
-    from training.predict.run import _validate
+    from curation.ingest import file_sha256
 
-    body = _validate(out, root / "pocus_labels.csv", "video", False, root / "params.yaml")
-    positives = {p: sum(r[p] == "yes" for r in rows) for p in PATTERNS}
+    # The labels must name the ids predict will write: with the demo key they are a pure function of the files,
+    # so a first run without labels tells them (as a user would learn them from OUT/deid/videos.parquet).
+    out = tmp_path / "out"
+    args = ["predict", "--models", str(trained / "artifacts" / "models" / "luvnet"), "--input", str(pocus_input),
+            "--params", str(trained / "params.yaml"), "--demo-key", "--quiet"]
+    first = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "first")])
+    assert first.exit_code == 0, first.output
+    index = pd.read_parquet(tmp_path / "first" / "index" / "videos.parquet")
+    by_sha = {file_sha256(pocus_input / p / "20200101" / name): rows[name] for p, name in POCUS}
+    labels = [{"video_id": v, **{p: {"1": "yes", "0": "no"}.get(by_sha[sha][c], "") for p, c in truth.items()}}
+              for v, sha in zip(index["video_id"], index["source_sha256"])]
+    pd.DataFrame(labels).to_csv(tmp_path / "labels.csv", index=False)
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--labels", str(tmp_path / "labels.csv"),
+                                      "--recalibrate"])
+    assert result.exit_code == 0, result.output
+    body = json.loads((out / "validation" / "metrics.json").read_text())
+    assert body["level"] == "video" and set(body["results"]) == {"video"}
     for pattern, slug in zip(PATTERNS, PATTERN_SLUGS):
-        assert body["results"]["video"]["patterns"][slug]["n_pos"] == positives[pattern]
-    assert (out / "validation" / "metrics.json").exists()
+        positives = sum(r[pattern] == "yes" for r in labels)
+        assert body["results"]["video"]["patterns"][slug]["n_pos"] == positives
+    assert body["recalibrated"] is not None
+    assert (out / "predictions" / "ls_predictions.parquet").exists() and (out / "validation" / "report.md").exists()
