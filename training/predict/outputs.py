@@ -129,6 +129,13 @@ def report_markdown(videos: pd.DataFrame, tops: pd.DataFrame, not_predicted: pd.
     return "\n".join(lines) + "\n"
 
 
+def nothing_report(not_predicted: pd.DataFrame) -> str:
+    """The report when no video could be predicted: what was left out and why."""
+    lines = ["# Predictions", "", "No video could be predicted.", "", "| input | reason |", "|---|---|"]
+    lines += [f"| {r.label} | {r.reason} |" for r in not_predicted.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
 def write_all(out: Path, clips: pd.DataFrame, folds: pd.DataFrame, videos: pd.DataFrame, tops: pd.DataFrame,
               version: str, report: str) -> Path:
     folder = Path(out) / FOLDER

@@ -74,6 +74,8 @@ def predict(models_dir: Path, input_dir: Path, out: Path, params_path: Path = pa
     prepared = prepare(Path(input_dir), Path(out), Path(params_path), ensemble.prep, demo_key, paths.REVIEWS)
     folds, clips, videos, seconds = run_models(ensemble, prepared, params, ev, progress)
     if clips is None:
+        write_bytes_atomic(Path(out) / outputs.FOLDER / outputs.REPORT,
+                           outputs.nothing_report(prepared.not_predicted).encode())
         print(f"predict: no video to predict ({len(prepared.not_predicted)} input(s) left out)", file=sys.stderr)
         return None
     tops = outputs.top_attention(clips, videos, params.attention_top)

@@ -19,6 +19,33 @@ POCUS = (("pat7", "Reg_liftl_pneucase3_clip1.mp4"), ("pat7", "Pneu_liftl_pneu_ca
          ("pat40", "Reg_liftl_case3_clip2.mp4"), ("pat6", "Pneu_Basal-pneumonia-RUQ_crop.mp4"),
          ("pat8", "Pneu_Pneumonia-LITFL-Ultrasound_crop.mp4"))
 BROKEN = ("pat9", "broken.mp4")  # not a video: quarantined, reported, never predicted
+BURNED = ("pat3", "burned.mp4")  # a POCUS clip with a name and an MRN burned into the image: withheld
+BURNED_TEXT = ("DOE JOHN", "MRN 4471902")
+
+
+def burn_text(source: Path, target: Path) -> Path:
+    """Re-encode a real clip with BURNED_TEXT drawn over the middle of every frame (PHI inside the image, which
+    de-identification cannot mask away: the video must be withheld)."""
+    import av
+    import cv2
+    import numpy as np
+
+    with av.open(str(source)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
+    out = av.open(str(target), "w")
+    stream = out.add_stream("libx264", rate=15)
+    stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+    for frame in frames:
+        frame = np.ascontiguousarray(frame[:h, :w])
+        for k, text in enumerate(BURNED_TEXT):
+            cv2.putText(frame, text, (w // 5, h // 2 + k * h // 7), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    return target
 
 
 def project_params(root: Path, **clips) -> Path:
@@ -63,6 +90,9 @@ def pocus_input(tmp_path_factory, external_dir) -> Path:
     broken = folder / BROKEN[0] / "20200101"
     broken.mkdir(parents=True)
     (broken / BROKEN[1]).write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 10)
+    burned = folder / BURNED[0] / "20200101"
+    burned.mkdir(parents=True)
+    burn_text(external_dir / "pocus" / "videos" / "convex" / POCUS[2][1], burned / BURNED[1])
     return folder
 
 

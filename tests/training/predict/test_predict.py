@@ -14,7 +14,7 @@ import yaml
 from labeling.ls import push
 from luskit.pseudonym import KEY_ENV, KEY_FILE_ENV
 from luskit.schema import PATTERN_SLUGS, PATTERNS
-from tests.training.predict.conftest import BROKEN, POCUS, TRAIN_LENGTH, pocus_rows
+from tests.training.predict.conftest import BROKEN, BURNED, BURNED_TEXT, POCUS, TRAIN_LENGTH, pocus_rows
 from training.predict import outputs
 from training.predict.ensemble import EnsembleError, load_ensemble
 from training.predict.stage import predict
@@ -92,7 +92,15 @@ def test_bad_input_is_reported_by_safe_label_and_no_phi_leaves_the_input(predict
     _, out, _ = predicted
     report = (out / "predictions" / "report.md").read_text()
     assert "quarantined by ingest" in report and "Not predicted" in report
-    names = [name for _, name in POCUS] + [BROKEN[1], "pat7", "pat40", "20200101", str(pocus_input)]
+    index = pd.read_parquet(out / "index" / "videos.parquet")
+    published = set(pd.read_parquet(out / "deid" / "videos.parquet")["video_id"])
+    (withheld,) = set(index["video_id"]) - published  # the clip with a name burned into the image
+    assert f"| {withheld} | withheld" in report
+    assert not (out / "videos" / f"{withheld}.mp4").exists()
+    for table in ("clips.parquet", "ls_predictions.parquet", "videos.parquet"):
+        assert withheld not in set(pd.read_parquet(out / "predictions" / table)["video_id"])
+    names = [name for _, name in POCUS] + [BROKEN[1], BURNED[1], "pat7", "pat40", "20200101", str(pocus_input),
+                                            *BURNED_TEXT, "4471902"]
     stems = [Path(n).stem for n in names]
     for path in out.rglob("*"):
         if path.is_file() and path.suffix in (".md", ".csv", ".json", ".yaml", ".parquet"):
@@ -140,7 +148,9 @@ def test_pocus_labels_match_the_predicted_videos(predicted, external_dir):
     """The pseudonymous ids map back to the POCUS files only through the source hash ingest recorded."""
     _, out, _ = predicted
     index = pd.read_parquet(out / "index" / "videos.parquet")
-    rows = pocus_rows(external_dir)
-    by_sha = {r["sha256"]: r for r in rows.values()}
-    assert all(sha in by_sha for sha in index["source_sha256"])
+    published = set(pd.read_parquet(out / "deid" / "videos.parquet")["video_id"])
+    by_sha = {r["sha256"]: r for r in pocus_rows(external_dir).values()}
+    found = sorted(Path(by_sha[sha]["file"]).name for v, sha in zip(index["video_id"], index["source_sha256"])
+                   if v in published)
+    assert found == sorted(name for _, name in POCUS)
     assert outputs.LS_COLUMNS == push.PREDICTION_COLUMNS
