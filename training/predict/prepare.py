@@ -54,6 +54,10 @@ def check_folders(input_dir: Path, out: Path) -> None:
     if dst == inp or inp in dst.parents or dst in inp.parents:
         raise PrepareError("--out must lie outside --input (and not contain it): the input holds PHI, the "
                            "output only de-identified files")
+    data = paths.DATA.resolve()
+    if dst == data or data in dst.parents:
+        raise PrepareError("--out must not lie in data/ (inputs only; nothing there is ever overwritten): use "
+                           "artifacts/ or a folder of its own")
 
 
 def write_params(project_params: Path, prep: Preprocessing, out: Path) -> Path:

@@ -132,6 +132,16 @@ def test_output_inside_the_input_is_refused(trained, pocus_input):
                 trained / "params.yaml", demo_key=True, progress=False)
 
 
+def test_output_in_data_is_refused(trained, pocus_input, tmp_path, monkeypatch):
+    from training.predict.prepare import PrepareError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PrepareError, match="data/"):
+        predict(trained / "artifacts" / "models" / "luvnet", pocus_input, tmp_path / "data" / "pred",
+                trained / "params.yaml", demo_key=True, progress=False)
+    assert not (tmp_path / "data").exists()
+
+
 def test_old_checkpoints_without_preprocessing_are_refused(trained, tmp_path):
     models = tmp_path / "luvnet"
     shutil.copytree(trained / "artifacts" / "models" / "luvnet", models)
