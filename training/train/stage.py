@@ -49,8 +49,9 @@ def preprocessing(params_path: Path, frame_size: int) -> dict:
     from curation.clips import ClipParams
 
     section = read_params(Path(params_path)).get("clips") or {}
-    clips = ClipParams(**{k: v for k, v in section.items() if k in ClipParams.__dataclass_fields__})
-    return {**{k: v for k, v in dataclasses.asdict(clips).items() if k != "workers"}, "frame_size": int(frame_size)}
+    keys = [k for k in ClipParams.__dataclass_fields__ if k != "workers"]  # workers: how, not what (not listed)
+    clips = ClipParams(**{k: section[k] for k in keys if k in section})
+    return {**{k: getattr(clips, k) for k in keys}, "frame_size": int(frame_size)}
 
 
 def load_params(params_path: Path, profile: str | None) -> tuple[TrainParams, str, int | None]:
