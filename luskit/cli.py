@@ -176,7 +176,8 @@ def predict(
     out: Path = typer.Option(..., help="output folder (outside --input): index/, deid/, videos/, clips/, "
                              "predictions/, and validation/ with --labels"),
     labels: Path = typer.Option(None, help="optional labels for an external validation: a Label Studio snapshot "
-                                "(.json or a folder of them) or a sheet (.csv/.xlsx) keyed by the video_ids written"),
+                                "(.json or a folder of them) or a sheet (.csv/.xlsx) keyed by video_id or by `file` "
+                                "(path under --input)"),
     label_level: str = typer.Option("auto", help="auto | frames | video: frame ranges or video-level yes/no"),
     recalibrate: bool = typer.Option(False, help="also report a cross-fitted recalibration (separately)"),
     params: Path = PARAMS,
@@ -199,13 +200,14 @@ def validate(
     labels: Path = typer.Option(..., help="Label Studio snapshot (.json or folder) or sheet (.csv/.xlsx)"),
     label_level: str = typer.Option("auto", help="auto | frames | video"),
     recalibrate: bool = typer.Option(False, help="also report a cross-fitted recalibration (separately)"),
+    input: Path = typer.Option(None, "--input", help="the folder predict read (for a sheet keyed by `file`)"),
     params: Path = PARAMS,
 ) -> None:
     """External validation of predictions on labelled new videos: AUROC with patient-bootstrap CIs at clip and video
     level, calibration and the development thresholds' operating points (nothing refitted) -> OUT/validation/."""
     from training.predict.run import validate_command
 
-    raise typer.Exit(validate_command(out, labels, label_level, recalibrate, params, fail))
+    raise typer.Exit(validate_command(out, labels, label_level, recalibrate, params, fail, input))
 
 
 from labeling.ls.cli import label_app  # noqa: E402  (light: its commands import their own dependencies)

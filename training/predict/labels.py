@@ -1,7 +1,8 @@
 """Labels of new videos for an external validation: a Label Studio snapshot or a sheet -> clip and video labels.
 
-Sources (all keyed by the pseudonymous video_ids `luskit predict` wrote to OUT/deid/videos.parquet, e.g. after
-pushing OUT to Label Studio and pulling the readers' work):
+Sources, keyed by the pseudonymous video_ids `luskit predict` wrote to OUT/deid/videos.parquet (e.g. after
+pushing OUT to Label Studio and pulling the readers' work), or for sheets by a `file` column (the file's path
+under predict's --input, mapped to its video_id through the file's hash; the names never leave memory):
 - a Label Studio full-JSON snapshot (`luskit label pull`), one file or a folder of them (labeling/annotations.py);
 - a sheet (.csv/.xlsx) in the seed's format: per-pattern cells of 1-based frame intervals `24_32, 40_55`
   (labeling/sheets.py) -- level "frames";
@@ -85,8 +86,32 @@ def video_sheet(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return out
 
 
-def read_source(path: Path, videos: pd.DataFrame, level: str = "auto"
-                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+def files_to_ids(frame: pd.DataFrame, input_dir: Path | None, index: pd.DataFrame | None, name: str) -> pd.DataFrame:
+    """A sheet keyed by a `file` column (path relative to predict's --input, as the site names its files) ->
+    the same sheet keyed by video_id: each file is hashed and found in the ingest index by source_sha256.
+    The file names stay in memory (they can hold PHI): errors name sheet rows, never files."""
+    from curation.ingest import file_sha256
+
+    if "video_id" in [str(c).strip().lower() for c in frame.columns] or "file" not in frame.columns:
+        return frame
+    if input_dir is None or index is None:
+        raise LabelError(f"{name} is keyed by `file`: pass --input (the folder predict read) to map files to videos")
+    by_sha = dict(zip(index["source_sha256"], index["video_id"]))
+    ids, errors = [], []
+    for row, rel in enumerate(frame["file"].astype(str), start=2):
+        path = Path(input_dir) / rel.strip()
+        sha = file_sha256(path) if path.is_file() else None
+        if sha not in by_sha:
+            errors.append(row)
+        ids.append(by_sha.get(sha))
+    if errors:
+        raise LabelError(f"{name}: the file of sheet row(s) {errors[:10]} is not under --input or was not ingested "
+                         "(quarantined): fix those rows")
+    return frame.drop(columns=["file"]).assign(video_id=ids)
+
+
+def read_source(path: Path, videos: pd.DataFrame, level: str = "auto", input_dir: Path | None = None,
+                index: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     """(records, ranges, video_level_or_None) from a snapshot file/folder or a sheet (a 1/0 sheet is read as
     frame 1 unless level is "video": the seed's sheets use a bare 1 for frame 1)."""
     path = Path(path)
@@ -95,7 +120,7 @@ def read_source(path: Path, videos: pd.DataFrame, level: str = "auto"
         return records, ranges, None
     if path.suffix.lower() == ".json":
         return (*annotations.parse_export(annotations.load_snapshot(path), path.name), None)
-    frame = sheets.read_sheet(path)
+    frame = files_to_ids(sheets.read_sheet(path), input_dir, index, path.name)
     if level == "video" or (level == "auto" and sheet_level(frame) == "video"):
         return pd.DataFrame(), pd.DataFrame(), video_sheet(frame, path.name)
     parsed = sheets.parse_sheet(frame, path.name)
@@ -133,10 +158,12 @@ def video_level_from_ranges(records: pd.DataFrame, ranges: pd.DataFrame, cfg: La
 
 
 def load_labels(path: Path, level: str, manifest: pd.DataFrame, videos: pd.DataFrame, cfg: LabelsParams,
-                exclude_rule: str = "any") -> ExternalLabels:
+                exclude_rule: str = "any", input_dir: Path | None = None,
+                index: pd.DataFrame | None = None) -> ExternalLabels:
     """The external labels at `level` (auto: frames for snapshots and interval sheets, video for yes/no sheets).
 
-    manifest: OUT's clip manifest; videos: OUT/deid/videos.parquet (video_id, patient_id, fps, n_frames).
+    manifest: OUT's clip manifest; videos: OUT/deid/videos.parquet (video_id, patient_id, fps, n_frames); input_dir
+    and index (OUT/index/videos.parquet): for sheets keyed by `file` instead of video_id (files_to_ids).
     Raises LabelError when the labels name videos that were not predicted (other ids: another key or folder).
     """
     if level not in LEVELS:
@@ -144,7 +171,7 @@ def load_labels(path: Path, level: str, manifest: pd.DataFrame, videos: pd.DataF
     path = Path(path)
     if not path.exists():
         raise LabelError(f"labels {path.name} not found")
-    records, ranges, by_video = read_source(path, videos, level)
+    records, ranges, by_video = read_source(path, videos, level, input_dir, index)
     excluded: list[str] = []
     if by_video is None and len(records):
         flags = annotations.video_exclusions(records, exclude_rule)

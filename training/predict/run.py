@@ -12,7 +12,8 @@ from luskit import paths
 from luskit.config import ConfigError, load_section
 
 
-def _validate(out: Path, labels: Path, level: str, recalibrate: bool, params: Path) -> dict:
+def _validate(out: Path, labels: Path, level: str, recalibrate: bool, params: Path,
+              input_dir: Path | None = None) -> dict:
     from labeling.labels_stage import LabelsParams
     from training.evaluation.stage import EvalParams
     from training.predict import outputs
@@ -26,7 +27,8 @@ def _validate(out: Path, labels: Path, level: str, recalibrate: bool, params: Pa
         raise FileNotFoundError(f"{folder / outputs.CLIPS} not found: run `luskit predict --out {out}` first")
     manifest = pd.read_parquet(Path(out) / paths.CLIP_MANIFEST.relative_to(paths.ARTIFACTS))
     videos = pd.read_parquet(Path(out) / paths.DEID_VIDEOS.relative_to(paths.ARTIFACTS))
-    ext = load_labels(Path(labels), level, manifest, videos, cfg, cfg.exclude_rule)
+    index = pd.read_parquet(Path(out) / paths.INDEX_VIDEOS.relative_to(paths.ARTIFACTS))
+    ext = load_labels(Path(labels), level, manifest, videos, cfg, cfg.exclude_rule, input_dir, index)
     version = json.loads((folder / outputs.META).read_text())["version"]
     body = validate(Path(out), ext, ev.boot, ev.video_pooling, ev.ece_bins, version, recalibrate)
     video = body["results"]["video"]["macro"]
@@ -47,17 +49,18 @@ def predict_command(models: Path, input_dir: Path, out: Path, params: Path, demo
         if done is None:
             return 1
         if labels is not None:
-            _validate(out, labels, level, recalibrate, params)
+            _validate(out, labels, level, recalibrate, params, input_dir)
     except (ConfigError, EnsembleError, PrepareError, LabelError, FileNotFoundError, ValueError) as err:
         fail(str(err))
     return 0
 
 
-def validate_command(out: Path, labels: Path, level: str, recalibrate: bool, params: Path, fail) -> int:
+def validate_command(out: Path, labels: Path, level: str, recalibrate: bool, params: Path, fail,
+                     input_dir: Path | None = None) -> int:
     from training.predict.labels import LabelError
 
     try:
-        _validate(out, labels, level, recalibrate, params)
+        _validate(out, labels, level, recalibrate, params, input_dir)
     except (ConfigError, LabelError, FileNotFoundError, ValueError) as err:
         fail(str(err))
     return 0

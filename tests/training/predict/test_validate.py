@@ -146,8 +146,9 @@ def test_labels_of_videos_that_were_not_predicted_are_refused(tmp_path):
 
 
 def test_one_command_from_new_videos_to_a_validation_report(trained, pocus_input, external_dir, tmp_path):
-    """`luskit predict ... --labels`: real POCUS videos in, predictions and the external validation out, with
-    POCUS's own per-video labels (yes/no) mapped to the pseudonymous ids by the source hash ingest recorded."""
+    """`luskit predict ... --labels`: real POCUS videos in, predictions and the external validation out. The
+    site's sheet names its own files (POCUS's per-video yes/no labels); predict maps them to the pseudonymous
+    ids by their hash, and no file name reaches the outputs."""
     from typer.testing import CliRunner
 
     from luskit.cli import app
@@ -156,22 +157,15 @@ def test_one_command_from_new_videos_to_a_validation_report(trained, pocus_input
     rows = pocus_rows(external_dir)
     truth = {"A-lines": "a_lines", "B-lines": "b_lines", "Consolidation": "consolidation",
              "Pleural effusion": "effusion"}
-    from curation.ingest import file_sha256
-
-    # The labels must name the ids predict will write: with the demo key they are a pure function of the files,
-    # so a first run without labels tells them (as a user would learn them from OUT/deid/videos.parquet).
-    out = tmp_path / "out"
-    args = ["predict", "--models", str(trained / "artifacts" / "models" / "luvnet"), "--input", str(pocus_input),
-            "--params", str(trained / "params.yaml"), "--demo-key", "--quiet"]
-    first = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "first")])
-    assert first.exit_code == 0, first.output
-    index = pd.read_parquet(tmp_path / "first" / "index" / "videos.parquet")
-    by_sha = {file_sha256(pocus_input / p / "20200101" / name): rows[name] for p, name in POCUS}
-    labels = [{"video_id": v, **{p: {"1": "yes", "0": "no"}.get(by_sha[sha][c], "") for p, c in truth.items()}}
-              for v, sha in zip(index["video_id"], index["source_sha256"]) if sha in by_sha]  # not the withheld one
+    labels = [{"file": f"{patient}/20200101/{name}",
+               **{p: {"1": "yes", "0": "no"}.get(rows[name][c], "") for p, c in truth.items()}}
+              for patient, name in POCUS]
     pd.DataFrame(labels).to_csv(tmp_path / "labels.csv", index=False)
-    result = CliRunner().invoke(app, [*args, "--out", str(out), "--labels", str(tmp_path / "labels.csv"),
-                                      "--recalibrate"])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["predict", "--models", str(trained / "artifacts" / "models" / "luvnet"),
+                                      "--input", str(pocus_input), "--params", str(trained / "params.yaml"),
+                                      "--demo-key", "--quiet", "--out", str(out), "--labels",
+                                      str(tmp_path / "labels.csv"), "--recalibrate"])
     assert result.exit_code == 0, result.output
     body = json.loads((out / "validation" / "metrics.json").read_text())
     assert body["level"] == "video" and set(body["results"]) == {"video"}
@@ -179,4 +173,13 @@ def test_one_command_from_new_videos_to_a_validation_report(trained, pocus_input
         positives = sum(r[pattern] == "yes" for r in labels)
         assert body["results"]["video"]["patterns"][slug]["n_pos"] == positives
     assert body["recalibrated"] is not None
-    assert (out / "predictions" / "ls_predictions.parquet").exists() and (out / "validation" / "report.md").exists()
+    used = pd.read_parquet(out / "validation" / "labels.parquet")
+    assert set(used["video_id"]) <= set(pd.read_parquet(out / "deid" / "videos.parquet")["video_id"])
+    for path in (out / "validation").iterdir():
+        assert not any(Path(name).stem in path.read_bytes().decode("latin-1") for _, name in POCUS)
+    # a row whose file predict never saw: named by its sheet row only
+    pd.DataFrame([{"file": "pat7/20200101/missing-DOE.mp4", "A-lines": "yes"}]).to_csv(tmp_path / "bad.csv",
+                                                                                      index=False)
+    bad = CliRunner().invoke(app, ["validate", "--out", str(out), "--labels", str(tmp_path / "bad.csv"),
+                                   "--input", str(pocus_input), "--params", str(trained / "params.yaml")])
+    assert bad.exit_code == 2 and "row(s) [2]" in bad.output and "DOE" not in bad.output
