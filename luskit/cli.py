@@ -176,6 +176,47 @@ def pocus(
     raise typer.Exit(code)
 
 
+@app.command()
+def predict(
+    models: Path = typer.Option(..., help="trained model folder: artifacts/models/<model> (its fold<k>/ checkpoints)"),
+    input: Path = typer.Option(..., "--input", help="folder of new raw videos / DICOM files (PHI: stays there)"),
+    out: Path = typer.Option(..., help="output folder (outside --input): index/, deid/, videos/, clips/, "
+                             "predictions/, and validation/ with --labels"),
+    labels: Path = typer.Option(None, help="optional labels for an external validation: a Label Studio snapshot "
+                                "(.json or a folder of them) or a sheet (.csv/.xlsx) keyed by video_id or by `file` "
+                                "(path under --input)"),
+    label_level: str = typer.Option("auto", help="auto | frames | video: frame ranges or video-level yes/no"),
+    recalibrate: bool = typer.Option(False, help="also report a cross-fitted recalibration (separately)"),
+    params: Path = PARAMS,
+    demo_key: bool = typer.Option(None, "--demo-key/--no-demo-key", help="the PUBLIC demo key (public data only); "
+                                  "real data needs a key exactly as for `luskit ingest`"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+) -> None:
+    """Run a trained fold ensemble on new videos: ingest -> deidentify -> clips as the pipeline, then per-clip and
+    per-video predictions at the validation thresholds with attention, a Label Studio predictions table and a
+    report; with --labels also the external validation."""
+    from training.predict.run import predict_command
+
+    raise typer.Exit(predict_command(models, input, out, params, demo_key, not quiet, labels, label_level,
+                                     recalibrate, fail))
+
+
+@app.command()
+def validate(
+    out: Path = typer.Option(..., help="a `luskit predict` output folder"),
+    labels: Path = typer.Option(..., help="Label Studio snapshot (.json or folder) or sheet (.csv/.xlsx)"),
+    label_level: str = typer.Option("auto", help="auto | frames | video"),
+    recalibrate: bool = typer.Option(False, help="also report a cross-fitted recalibration (separately)"),
+    input: Path = typer.Option(None, "--input", help="the folder predict read (for a sheet keyed by `file`)"),
+    params: Path = PARAMS,
+) -> None:
+    """External validation of predictions on labelled new videos: AUROC with patient-bootstrap CIs at clip and video
+    level, calibration and the development thresholds' operating points (nothing refitted) -> OUT/validation/."""
+    from training.predict.run import validate_command
+
+    raise typer.Exit(validate_command(out, labels, label_level, recalibrate, params, fail, input))
+
+
 from labeling.ls.cli import label_app  # noqa: E402  (light: its commands import their own dependencies)
 
 app.add_typer(label_app, name="label", help="Label Studio workflow: serve, stop, status, init, push, pull.")

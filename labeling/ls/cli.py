@@ -123,6 +123,8 @@ def push(
     clips: Path = typer.Option(None, help="adjudication clip table (video_id, start, end[, clip_id]): push it "
                                           "to the adjudication project instead"),
     batch_size: int = typer.Option(10, min=1, help="tasks per import request (each one is atomic)"),
+    videos_list: Path = typer.Option(None, "--videos", help="push only these videos: a list (video_id column "
+                                     "or one id per line), e.g. what `luskit label select` wrote"),
     quiet: bool = typer.Option(False, help="no progress bar"),
     port: int = PORT,
 ) -> None:
@@ -136,6 +138,8 @@ def push(
     art = artifacts or (_root() / "artifacts")
     try:
         videos = push_mod.read_videos(art / paths.DEID_VIDEOS.relative_to(paths.ARTIFACTS))
+        if videos_list is not None:
+            videos = push_mod.only(videos, _selected(videos_list))
         push_mod.check_media(videos, art / "videos")
         ls = _connect(port)
         if clips is not None:
@@ -153,6 +157,38 @@ def push(
         typer.echo(summary.line(role))
     if blind and predictions is not None:
         typer.echo("blind: predictions withheld")
+
+
+def _selected(path: Path) -> list[str]:
+    from labeling.ls.select import SelectError, read_list
+
+    try:
+        return read_list(path)
+    except SelectError as err:
+        _fail(str(err))
+
+
+@label_app.command()
+def select(
+    predictions: Path = typer.Option(..., help="OUT/predictions of `luskit predict`"),
+    strategy: str = typer.Option("uncertainty", help="uncertainty | disagreement | random"),
+    n: int = typer.Option(..., "--n", min=1, help="videos to pick"),
+    out: Path = typer.Option(Path("selection.csv"), help="the list to write (takes `luskit label push --videos`)"),
+    exclude: list[Path] = typer.Option([], help="already labelled videos: snapshot .json, folder of snapshots or "
+                                       "a list; repeatable"),
+    seed: int = typer.Option(0, help="random strategy: the generator's seed"),
+) -> None:
+    """Pick the next unlabelled videos to annotate from the model's predictions."""
+    from labeling.annotations import SnapshotError
+    from labeling.ls.select import SelectError, select as run_select
+
+    try:
+        chosen = run_select(predictions, strategy, n, out, exclude, seed)
+    except (SelectError, SnapshotError, FileNotFoundError) as err:
+        _fail(str(err))
+    typer.echo(f"select ({strategy}): {len(chosen)} video(s) -> {out}")
+    typer.echo(f"next: luskit label push --artifacts <predict OUT> --videos {out} --predictions "
+               "<predict OUT>/predictions/ls_predictions.parquet")
 
 
 @label_app.command()

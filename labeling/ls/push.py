@@ -89,6 +89,15 @@ def read_videos(path: Path) -> pd.DataFrame:
     return df.sort_values("video_id").reset_index(drop=True)
 
 
+def only(videos: pd.DataFrame, wanted: list[str]) -> pd.DataFrame:
+    """The rows of `wanted` video ids (e.g. `luskit label select`'s list); PushError naming an unknown one."""
+    unknown = sorted(set(wanted) - set(videos["video_id"]))
+    if unknown:
+        raise PushError(f"{len(unknown)} listed video(s) are not among the de-identified videos, e.g. {unknown[0]}: "
+                        "pass --artifacts of the folder they were predicted in")
+    return videos[videos["video_id"].isin(set(wanted))].reset_index(drop=True)
+
+
 def check_media(videos: pd.DataFrame, videos_dir: Path) -> None:
     """Every video must exist as artifacts/videos/<video_id>.mp4 (the URL the task will point at)."""
     missing = [v for v in videos["video_id"] if not (Path(videos_dir) / f"{v}.mp4").exists()]

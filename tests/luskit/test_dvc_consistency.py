@@ -12,7 +12,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
-NOT_STAGES = {"synth", "review"}  # synth fills data/ (an input); review serves the app: neither is a DVC stage
+NOT_STAGES = {"synth", "review", "predict"}  # synth fills data/ (an input); review serves the app; predict runs on
+# new studies outside the DAG (README "Predicting on new studies": a per-study DVC template): none is a DAG stage
 
 
 def _lookup(dotted: str):

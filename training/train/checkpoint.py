@@ -1,7 +1,9 @@
 """The self-describing checkpoint and the resume state.
 
 checkpoint.pt (contract): {format, model_name, model_config, train_params, epoch, best_epoch, best_val_loss,
-thresholds {pattern: float}, patterns, state_dict} plus threshold_details and the data fingerprint. It loads
+thresholds {pattern: float}, patterns, state_dict} plus threshold_details, the data fingerprint and `preprocessing`
+(what turns a new video into this model's input: the clips section that made its clips, {length, overlap, tail,
+size, resize, grayscale}, plus the training frame_size; `luskit predict` reads it, never a guess). It loads
 only through `load_model` -> build_model(model_name, model_config).
 
 Resume state: .luskit/resume/<model>-fold<k>/state.pt, written atomically at epoch ends and every
@@ -84,13 +86,16 @@ def clear_resume(folder: Path) -> None:
 
 
 def checkpoint_dict(model_name: str, model_config: dict, train_params: dict, epoch: int, best_epoch: int,
-                    best_val_loss: float, thresholds: dict[str, dict], state_dict: dict, data: str) -> dict:
-    """The checkpoint.pt content; `thresholds` maps pattern -> youden() details."""
+                    best_val_loss: float, thresholds: dict[str, dict], state_dict: dict, data: str,
+                    preprocessing: dict | None = None) -> dict:
+    """The checkpoint.pt content; `thresholds` maps pattern -> youden() details; `preprocessing` as the module doc
+    (None only for callers that never predict new videos: such a checkpoint is refused by `luskit predict`)."""
     return {"format": FORMAT, "model_name": model_name, "model_config": model_config,
             "train_params": train_params, "epoch": epoch, "best_epoch": best_epoch,
             "best_val_loss": float(best_val_loss), "patterns": list(PATTERNS),
             "thresholds": {p: float(thresholds[p]["threshold"]) for p in PATTERNS},
-            "threshold_details": thresholds, "data_fingerprint": data, "state_dict": state_dict}
+            "threshold_details": thresholds, "data_fingerprint": data, "preprocessing": preprocessing,
+            "state_dict": state_dict}
 
 
 def save_checkpoint(path: Path, checkpoint: dict) -> None:

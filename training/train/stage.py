@@ -44,6 +44,17 @@ def out_dir(root: Path, model: str, fold: int) -> Path:
     return Path(root) / paths.MODELS / model / f"fold{fold}"
 
 
+def preprocessing(params_path: Path, frame_size: int) -> dict:
+    """What a new video must go through to become this model's input (stored in the checkpoint for `luskit
+    predict`): the clips section as the clips stage read it (its defaults filled in) and the training frame_size."""
+    from curation.clips import ClipParams
+
+    section = read_params(Path(params_path)).get("clips") or {}
+    keys = [k for k in ClipParams.__dataclass_fields__ if k != "workers"]  # workers: how, not what (not listed)
+    clips = ClipParams(**{k: section[k] for k in keys if k in section})
+    return {**{k: getattr(clips, k) for k in keys}, "frame_size": int(frame_size)}
+
+
 def load_params(params_path: Path, profile: str | None) -> tuple[TrainParams, str, int | None]:
     """(train params, profile name, clips.length or None when params has no clips section)."""
     params = load_section(Path(params_path), "train", TrainParams)
@@ -140,7 +151,7 @@ def write_outputs(folder: Path, ctx: Context, state: RunState, sets, outputs, de
     write_log(folder / "log.csv", state.history)
     ckpt = checkpoint.checkpoint_dict(identity["model"], identity["model_config"], identity["train_params"],
                                       len(state.history) - 1, state.best_epoch, state.best_val_loss, details,
-                                      state.best_state, identity["data"])
+                                      state.best_state, identity["data"], identity.get("preprocessing"))
     checkpoint.save_checkpoint(folder / "checkpoint.pt", ckpt)
 
 
@@ -180,7 +191,7 @@ def build_context(root: Path, params: TrainParams, profile_name: str, model_name
 
 
 def run(root: Path, params: TrainParams, profile_name: str, clip_length: int | None, model_name: str, fold: int,
-        progress: bool) -> RunState:
+        progress: bool, prep: dict | None = None) -> RunState:
     """Train (or resume), select, threshold, predict and write fold `fold` of `model_name`."""
     if params.threads:
         torch.set_num_threads(params.threads)
@@ -225,7 +236,8 @@ def _run(root: Path, params: TrainParams, profile_name: str, clip_length: int | 
         outputs, details = evaluate_best(ctx, state, ctx.infer, sets)
         if env.main:
             identity = {"model": model_name, "fold": fold, "model_config": ctx.model.config,
-                        "train_params": {**description["train"], "clip_length": length}, "data": description["data"]}
+                        "train_params": {**description["train"], "clip_length": length}, "data": description["data"],
+                        "preprocessing": None if prep is None else {**prep, "length": length}}
             write_outputs(out, ctx, state, sets, outputs, details, identity)
             checkpoint.clear_resume(folder)
         distributed.barrier(env)
@@ -246,7 +258,8 @@ def main(params_path: Path = paths.PARAMS, model: str = "luvnet", fold: int = 0,
             raise ConfigError(f"--model {model!r} is not a model; choose one of {', '.join(MODEL_NAMES)}")
         params, name, length = load_params(params_path, profile)
         progress = not (params.quiet if quiet is None else quiet)
-        state = run(root, params, name, length, model, fold, progress)
+        prep = preprocessing(params_path, params.profiles[name].frame_size)
+        state = run(root, params, name, length, model, fold, progress, prep)
     except (ConfigError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

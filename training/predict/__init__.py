@@ -1,0 +1,1 @@
+"""Put a trained fold ensemble to work on new videos: `luskit predict` and `luskit validate`."""
