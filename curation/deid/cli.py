@@ -16,7 +16,7 @@ from luskit import paths
 deid_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                        help="Withheld videos: list them, look at one (show), release it after looking.")
 
-NEXT = "dvc add data && dvc repro"
+NEXT = "dvc add data/reviews && dvc repro"
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -89,7 +89,7 @@ def withheld_view(report: dict, releases: dict[str, set[str]]) -> pd.DataFrame:
     """video_id, reason, status per report.json `withheld` entry (in report order).
 
     status: "withheld" until a person released this exact output (its sha256 in `releases`, see
-    curation/deid/release.py), then "released: publish with `dvc add data && dvc repro`".
+    curation/deid/release.py), then "released: publish with `dvc add data/reviews && dvc repro`".
     """
     rows = []
     for entry in report.get("withheld") or []:
@@ -98,5 +98,5 @@ def withheld_view(report: dict, releases: dict[str, set[str]]) -> pd.DataFrame:
         sha = entry.get("output_sha256")
         done = isinstance(sha, str) and sha in releases.get(entry["video_id"], set())
         rows.append({"video_id": entry["video_id"], "reason": str(entry.get("reason", "")),
-                     "status": "released: publish with `dvc add data && dvc repro`" if done else "withheld"})
+                     "status": "released: publish with `dvc add data/reviews && dvc repro`" if done else "withheld"})
     return pd.DataFrame(rows, columns=["video_id", "reason", "status"])

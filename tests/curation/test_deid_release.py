@@ -110,7 +110,7 @@ def _cli(*args: str):
 def test_release_binds_the_reports_hash_and_says_what_to_run(project):
     res = _cli("release", VID, "--reviewer", "Senior Reader", "--note", "only depth digits")
     assert res.exit_code == 0, res.output
-    assert "dvc add data && dvc repro" in res.output
+    assert "dvc add data/reviews && dvc repro" in res.output
     lines = (project / paths.DEID_RELEASES).read_text().splitlines()
     assert len(lines) == 1
     entry = json.loads(lines[0])

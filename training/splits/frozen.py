@@ -71,7 +71,7 @@ def freeze(splits_table: Path = paths.SPLITS / "splits.parquet", folder: Path = 
     before = pd.read_parquet(found[-1]) if found else roles.iloc[:0]
     moved = movement(dict(zip(before["patient_id"], before["role"])), roles)
     return target, (f"split freeze: {len(roles)} patients' roles -> {target} ({moved['moved']} differ from the "
-                    f"previous frozen file); `dvc add data` to version it. The split stage now keeps these roles "
+                    f"previous frozen file); `dvc add data/splits` to version it. The split stage now keeps these roles "
                     "(split.previous: latest)")
 
 

@@ -101,4 +101,4 @@ else:
             right.code(data_tables.release_commands(row.video_id, who), language="bash")
         if len(withheld) > WITHHELD_SHOWN:
             st.caption(f"{len(withheld) - WITHHELD_SHOWN} more: `luskit deid withheld` lists every one.")
-        st.caption("After releasing: `dvc add data && dvc repro` publishes the released videos.")
+        st.caption("After releasing: `dvc add data/reviews && dvc repro` publishes the released videos.")
