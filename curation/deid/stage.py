@@ -71,6 +71,7 @@ class DeidParams:
     text_contrast: int = 64
     text_max_runs: int = 24
     text_min_chars: int = 3
+    text_corroborated_confidence: float = 50.0
     text_allow: tuple[str, ...] = ()
     allow_withheld: bool = False  # exit 0 even when videos were withheld (they are never written)
     fail_on_planted_phi: bool = True
@@ -78,7 +79,8 @@ class DeidParams:
 
     def rules(self) -> text_search.TextRules:
         return text_search.TextRules(self.text_window, self.text_segment, self.text_contrast, self.text_max_runs,
-                                     self.ocr_min_confidence, self.text_min_chars, tuple(self.text_allow))
+                                     self.ocr_min_confidence, self.text_min_chars, tuple(self.text_allow),
+                                     self.text_corroborated_confidence)
 
     def __post_init__(self) -> None:
         require(0 <= self.crf <= 51, f"crf must lie in 0..51, got {self.crf}")
@@ -88,6 +90,8 @@ class DeidParams:
         require(1 <= self.text_contrast <= 255, "text_contrast must lie in 1..255")
         require(0 <= self.text_max_runs <= 10000, "text_max_runs must lie in 0..10000")
         require(1 <= self.text_min_chars <= 20, "text_min_chars must lie in 1..20")
+        require(0 <= self.text_corroborated_confidence <= self.ocr_min_confidence,
+                "text_corroborated_confidence must lie in 0..ocr_min_confidence")
         for pattern in self.text_allow:
             try:
                 re.compile(pattern)

@@ -42,9 +42,10 @@ class TextRules:
     segment: int = 96
     contrast: int = 64
     max_runs: int = 24
-    min_conf: float = 60.0
+    min_conf: float = 75.0
     min_chars: int = 3
     allow: tuple[str, ...] = ()
+    low_conf: float = 50.0
 
     def allowed(self, text: str) -> bool:
         """Whether a token is an allow-listed technical token (whole-token, case-insensitive match)."""
@@ -346,24 +347,33 @@ class TextFindings:
 def judge(probes: list[Probe], tokens: list[list], fan: np.ndarray, rules: TextRules) -> TextFindings:
     """Findings from the OCR tokens of each probe (tokens[k]: proof.Token list of probes[k], probe pixels).
 
-    fan: (h, w) bool output fan mask. A token counts when tesseract is confident (>= rules.min_conf) and it
-    has at least rules.min_chars letters/digits; it is explained when it is on the allow-list.
+    fan: (h, w) bool output fan mask. A word (>= rules.min_chars letters/digits) counts when tesseract is
+    confident (>= rules.min_conf), or fairly confident (>= rules.low_conf) and CORROBORATED: another probe
+    (another view of the frames) read a word at the same place of the output too. Real text reads in
+    several views; speckle misread as a word rarely reads twice at one place. A counted word is explained
+    when it is on the allow-list.
     """
-    count = unexplained = inside = outside = 0
-    frames: set[tuple[int, int]] = set()
+    found = []  # (probe index, token, output x, y, output radius)
     texts = []
-    for probe, read in zip(probes, tokens):
+    for k, (probe, read) in enumerate(zip(probes, tokens)):
         for t in read:
             texts.append(t.text)
-            if t.conf < rules.min_conf or len(re.sub(r"[^0-9A-Za-z]", "", t.text)) < rules.min_chars:
+            if t.conf < rules.low_conf or len(re.sub(r"[^0-9A-Za-z]", "", t.text)) < rules.min_chars:
                 continue
-            count += 1
-            if rules.allowed(t.text):
-                continue
-            unexplained += 1
             x, y = probe.to_output((t.box[0] + t.box[2]) / 2, (t.box[1] + t.box[3]) / 2)
-            x, y = min(max(x, 0), fan.shape[1] - 1), min(max(y, 0), fan.shape[0] - 1)
-            inside += bool(fan[y, x])
-            outside += not fan[y, x]
-            frames.add(probe.frames)
+            found.append((k, t, x, y, max(6.0, (t.box[3] - t.box[1]) / probe.scale)))
+    count = unexplained = inside = outside = 0
+    frames: set[tuple[int, int]] = set()
+    for k, t, x, y, r in found:
+        if t.conf < rules.min_conf and not any(j != k and abs(x - u) <= r and abs(y - v) <= r
+                                               for j, _, u, v, _ in found):
+            continue
+        count += 1
+        if rules.allowed(t.text):
+            continue
+        unexplained += 1
+        x, y = min(max(x, 0), fan.shape[1] - 1), min(max(y, 0), fan.shape[0] - 1)
+        inside += bool(fan[y, x])
+        outside += not fan[y, x]
+        frames.add(probes[k].frames)
     return TextFindings(count, unexplained, inside, outside, tuple(sorted(frames)), tuple(texts))

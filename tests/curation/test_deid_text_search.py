@@ -93,6 +93,14 @@ def test_judge_counts_unexplained_tokens_by_place_and_frames_and_keeps_no_text_i
     assert (found.tokens, found.unexplained, found.outside_fan, found.inside_fan) == (3, 2, 1, 1)
     assert found.frames == ((0, 9), (4, 7))
     assert "DOE" not in json.dumps(found.summary()) and "DOE" not in repr(found)
+    # a less confident word counts only where another view read a word at the same place
+    other = text_search.Probe(np.zeros((100, 200), np.uint8), (0, 9), "segment-max", (0, 0, 199, 99))
+    weak = [Token("SMITH", 60, (100, 10, 140, 22))]
+    assert text_search.judge([full], [weak], fan, RULES).unexplained == 0
+    again = [Token("SM1TH", 55, (102, 11, 141, 23))]
+    assert text_search.judge([full, other], [weak, again], fan, RULES).unexplained == 2
+    elsewhere = [Token("SM1TH", 55, (10, 80, 50, 92))]
+    assert text_search.judge([full, other], [weak, elsewhere], fan, RULES).unexplained == 0
 
 
 def test_the_withheld_thumbnail_cannot_be_read():
