@@ -17,11 +17,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from curation.deid import encode, proof, release
 from luskit.atomic import write_atomic
 
 WITHHELD = "withheld"  # folder under artifacts/deid
+DEID_COLUMNS = {
+    "video_id": "string", "patient_id": "string", "period": "string", "n_frames": "int64", "fps": "float64",
+    "height": "int64", "width": "int64", "action": "string", "kept_fraction": "float64",
+    "crop_x0": "int64", "crop_y0": "int64", "crop_x1": "int64", "crop_y1": "int64",
+}
 _PIXEL_COLUMNS = 12  # the thumbnail keeps this many blocks across: shapes stay, glyphs cannot
 
 
@@ -159,3 +165,12 @@ def remove_stale(videos_dir: Path, keep: set[str]) -> int:
     for path in videos_dir.glob(".*.tmp"):
         path.unlink()
     return removed
+
+
+def deid_table(results: list[dict]) -> pd.DataFrame:
+    """artifacts/deid/videos.parquet rows: one per written video (crop box inclusive, source pixels)."""
+    rows = [{**{k: r[k] for k in ("video_id", "patient_id", "period", "n_frames", "fps", "height", "width",
+                                  "action", "kept_fraction")},
+             **dict(zip(("crop_x0", "crop_y0", "crop_x1", "crop_y1"), r["crop"]))}
+            for r in results if is_published(r)]
+    return pd.DataFrame(rows, columns=list(DEID_COLUMNS)).astype(DEID_COLUMNS)

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from curation import readers
 from curation.deid import encode, masking, proof, publish, release, text_search
-from curation.deid.publish import ContactSheets, remove_stale  # noqa: F401 (stage.ContactSheets in tests)
+from curation.deid.publish import ContactSheets, deid_table, remove_stale  # noqa: F401 (stage.X in tests)
 from luskit import paths
 from luskit.atomic import write_atomic, write_bytes_atomic, write_parquet_atomic
 from luskit.config import ConfigError, load_section, read_params, require
@@ -48,12 +48,6 @@ QC = "qc"
 WITHHELD_EXIT = 3  # exit status when videos were withheld (fail closed: a person decides)
 OCR_BATCH = 4  # videos whose OCR proof one tesseract process reads (see process_videos)
 PLANTED = paths.PLANTED_PHI.name  # demo only: the strings the synth planted, next to the raw files
-DEID_COLUMNS = {
-    "video_id": "string", "patient_id": "string", "period": "string", "n_frames": "int64", "fps": "float64",
-    "height": "int64", "width": "int64", "action": "string", "kept_fraction": "float64",
-    "crop_x0": "int64", "crop_y0": "int64", "crop_x1": "int64", "crop_y1": "int64",
-}
-
 
 @dataclass(frozen=True)
 class DeidParams:
@@ -407,15 +401,6 @@ def run_jobs(jobs: list[Job], workers: int) -> Iterator[dict]:
             for results in pool.map(process_videos, groups):
                 bar.update(len(results))
                 yield from results
-
-
-def deid_table(results: list[dict]) -> pd.DataFrame:
-    """artifacts/deid/videos.parquet rows: one per written video (crop box inclusive, source pixels)."""
-    rows = [{**{k: r[k] for k in ("video_id", "patient_id", "period", "n_frames", "fps", "height", "width",
-                                  "action", "kept_fraction")},
-             **dict(zip(("crop_x0", "crop_y0", "crop_x1", "crop_y1"), r["crop"]))}
-            for r in results if publish.is_published(r)]
-    return pd.DataFrame(rows, columns=list(DEID_COLUMNS)).astype(DEID_COLUMNS)
 
 
 def main(params_path: Path = paths.PARAMS, index_dir: Path = paths.INDEX, raw_dir: Path = paths.RAW,

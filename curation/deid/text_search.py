@@ -181,7 +181,7 @@ def _with_split(crop: np.ndarray, bright: bool | None) -> list[np.ndarray]:
 SATURATED = 250  # burned-in text is drawn at full white; B-mode tissue rarely saturates in glyph shapes
 
 
-def extreme_views(hi: np.ndarray, lo: np.ndarray, persist=None) -> list[tuple[np.ndarray, str, np.ndarray]]:
+def extreme_views(hi: np.ndarray, lo: np.ndarray, persist=None, mean=None) -> list[tuple[np.ndarray, str, np.ndarray]]:
     """The images OCR'd for one segment, from its (h, w) uint8 max and min composites: both as they are;
     the min split at Otsu's level (static bright text, however faint, on the dark min of a moving fan);
     the max split the same way, dark side up (static dark text); the max's saturated pixels (white text on
@@ -194,6 +194,8 @@ def extreme_views(hi: np.ndarray, lo: np.ndarray, persist=None) -> list[tuple[np
              (otsu(lo, cv2.THRESH_BINARY_INV), "segment-min-bright", lo),
              (otsu(hi, cv2.THRESH_BINARY), "segment-max-dark", hi),
              (np.where(hi >= SATURATED, 0, 255).astype(np.uint8), "segment-saturated", hi)]
+    if mean is not None:  # the codec's noise on glyph edges lowers the min; the mean keeps static text
+        views += [(_top(mean, True, 2.0), "segment-mean-bright", mean), (_top(mean, False, 2.0), "segment-mean-dark", mean)]
     if persist is not None:
         views += [(_top(persist[0], True), "segment-persist-bright", persist[0]),
                   (_top(persist[1], False), "segment-persist-dark", persist[1])]
@@ -231,6 +233,7 @@ class TextSearch:
     _seg_persist_hi: np.ndarray | None = None  # max over the segment of the min of 3 consecutive frames
     _seg_persist_lo: np.ndarray | None = None  # min over the segment of the max of 3 consecutive frames
     _recent: list[np.ndarray] = field(default_factory=list)  # the segment's last two frames
+    _seg_sum: np.ndarray | None = None  # per-pixel sum over the segment (its mean: static text, codec noise averaged)
     _seg_first: int = 0
     _runs: list[_Run] = field(default_factory=list)
 
@@ -238,8 +241,9 @@ class TextSearch:
         gray = brightness(frame)
         if self._seg_hi is None:
             self._seg_hi, self._seg_lo, self._seg_first = gray.copy(), gray.copy(), self.n_frames
-            self._recent = []
+            self._recent, self._seg_sum = [], gray.astype(np.uint32)
         else:
+            self._seg_sum += gray
             np.maximum(self._seg_hi, gray, out=self._seg_hi)
             np.minimum(self._seg_lo, gray, out=self._seg_lo)
         if len(self._recent) == 2:  # text drawn on 3+ consecutive frames persists through their min
@@ -297,7 +301,8 @@ class TextSearch:
         h, w = self._seg_hi.shape
         frames = (self._seg_first, self.n_frames - 1)
         persist = (self._seg_persist_hi, self._seg_persist_lo) if self._seg_persist_hi is not None else None
-        for image, kind, grey in extreme_views(self._seg_hi, self._seg_lo, persist):
+        mean = (self._seg_sum / (frames[1] - frames[0] + 1)).round().astype(np.uint8)
+        for image, kind, grey in extreme_views(self._seg_hi, self._seg_lo, persist, mean):
             self.probes.append(Probe(image, frames, kind, (0, 0, w - 1, h - 1)))
             if image is not grey:
                 # A binary view is clean enough for the line detector: each line it finds is cut from the grey
