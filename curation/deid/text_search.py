@@ -13,8 +13,9 @@ images for tesseract (`Probe`s); `judge` turns what tesseract read in them into 
   whole (static text: the min of a moving fan is dark, so even faint static text stands out).
 
 A frame is covered when its window was searched by the detector, its segment's composites were read and
-every run it belongs to was read. Runs over the `max_runs` budget are not read: their frames count as
-uncovered, and a video with coverage < 1 is withheld (fail closed).
+the detector's runs were read up to the `max_runs` budget (beyond it, a video full of text-like speckle,
+its frames are read in the segment views only: `runs_skipped` counts them). Coverage = covered frames /
+frames; the stage withholds a video below 1.0 (fail closed: e.g. a frame count that does not add up).
 
 Pure apart from nothing: arrays in, arrays and dataclasses out. Frames are (h, w, 3) uint8 RGB.
 """
@@ -185,20 +186,21 @@ def extreme_views(hi: np.ndarray, lo: np.ndarray, persist=None, mean=None) -> li
     """The images OCR'd for one segment, from its (h, w) uint8 max and min composites: both as they are;
     the min split at Otsu's level (static bright text, however faint, on the dark min of a moving fan);
     the max split the same way, dark side up (static dark text); the max's saturated pixels (white text on
-    ANY frame of the segment, however briefly); and `persist` = (max over the segment of the min of each 3
-    consecutive frames, min of their max) split at Otsu's level: text shown on only a few frames (3 or
-    more in a row) keeps its level through those frames while moving speckle does not. Binary views are
-    drawn black on white for tesseract. Returns (view, kind, the grey image it was made from)."""
+    ANY frame of the segment, however briefly); the brightest 2 % of the segment `mean` (static text under
+    codec noise, which lowers the min); and the brightest 1 % of `persist` = the max over the segment of
+    the min of each 3 consecutive frames: text shown on only a few frames (3 or more in a row) keeps its
+    level through those frames while moving speckle does not. Binary views are drawn black on white for
+    tesseract. Returns (view, kind, the grey image it was made from)."""
     otsu = lambda img, flag: cv2.threshold(img, 0, 255, flag | cv2.THRESH_OTSU)[1]  # noqa: E731
     views = [(hi, "segment-max", hi), (lo, "segment-min", lo),
              (otsu(lo, cv2.THRESH_BINARY_INV), "segment-min-bright", lo),
              (otsu(hi, cv2.THRESH_BINARY), "segment-max-dark", hi),
              (np.where(hi >= SATURATED, 0, 255).astype(np.uint8), "segment-saturated", hi)]
     if mean is not None:  # the codec's noise on glyph edges lowers the min; the mean keeps static text
-        views += [(_top(mean, True, 2.0), "segment-mean-bright", mean), (_top(mean, False, 2.0), "segment-mean-dark", mean)]
+        views.append((_top(mean, True, 2.0), "segment-mean-bright", mean))
     if persist is not None:
-        views += [(_top(persist[0], True), "segment-persist-bright", persist[0]),
-                  (_top(persist[1], False), "segment-persist-dark", persist[1])]
+        # (the darkest 1 % views were left out: in B-mode they are anechoic speckle, which read as words)
+        views.append((_top(persist, True), "segment-persist-bright", persist))
     return views
 
 
@@ -226,12 +228,12 @@ class TextSearch:
     windows_searched: int = 0
     detections: int = 0
     runs_read: int = 0
-    _uncovered: list[tuple[int, int]] = field(default_factory=list)
+    runs_skipped: int = 0
+    _segments_read: list[tuple[int, int]] = field(default_factory=list)
     _win: list[np.ndarray] = field(default_factory=list)
     _seg_hi: np.ndarray | None = None
     _seg_lo: np.ndarray | None = None
     _seg_persist_hi: np.ndarray | None = None  # max over the segment of the min of 3 consecutive frames
-    _seg_persist_lo: np.ndarray | None = None  # min over the segment of the max of 3 consecutive frames
     _recent: list[np.ndarray] = field(default_factory=list)  # the segment's last two frames
     _seg_sum: np.ndarray | None = None  # per-pixel sum over the segment (its mean: static text, codec noise averaged)
     _seg_first: int = 0
@@ -248,12 +250,10 @@ class TextSearch:
             np.minimum(self._seg_lo, gray, out=self._seg_lo)
         if len(self._recent) == 2:  # text drawn on 3+ consecutive frames persists through their min
             low3 = np.minimum(np.minimum(self._recent[0], self._recent[1]), gray)
-            high3 = np.maximum(np.maximum(self._recent[0], self._recent[1]), gray)
             if self._seg_persist_hi is None:
-                self._seg_persist_hi, self._seg_persist_lo = low3, high3
+                self._seg_persist_hi = low3
             else:
                 np.maximum(self._seg_persist_hi, low3, out=self._seg_persist_hi)
-                np.minimum(self._seg_persist_lo, high3, out=self._seg_persist_lo)
         self._recent = [*self._recent[-1:], gray]
         self._win.append(gray)
         self.n_frames += 1
@@ -288,7 +288,7 @@ class TextSearch:
     def _close_run(self, run: _Run) -> None:
         self._runs.remove(run)
         if self.runs_read >= self.rules.max_runs:
-            self._uncovered.append((run.first, run.last))
+            self.runs_skipped += 1
             return
         self.runs_read += 1
         rect = run.rect
@@ -300,7 +300,8 @@ class TextSearch:
     def _close_segment(self) -> None:
         h, w = self._seg_hi.shape
         frames = (self._seg_first, self.n_frames - 1)
-        persist = (self._seg_persist_hi, self._seg_persist_lo) if self._seg_persist_hi is not None else None
+        persist = self._seg_persist_hi
+        self._segments_read.append(frames)
         mean = (self._seg_sum / (frames[1] - frames[0] + 1)).round().astype(np.uint8)
         for image, kind, grey in extreme_views(self._seg_hi, self._seg_lo, persist, mean):
             self.probes.append(Probe(image, frames, kind, (0, 0, w - 1, h - 1)))
@@ -312,7 +313,7 @@ class TextSearch:
                     self.probes += crop_probes([(grey, kind + "-line")], line.rect, line.box, frames,
                                                bright=kind in ("segment-min-bright", "segment-saturated",
                                                                "segment-persist-bright"))
-        self._seg_hi = self._seg_lo = self._seg_persist_hi = self._seg_persist_lo = None
+        self._seg_hi = self._seg_lo = self._seg_persist_hi = None
 
     def finish(self) -> tuple[list[Probe], np.ndarray]:
         """(probes, (n_frames,) bool covered) after the last frame."""
@@ -322,9 +323,9 @@ class TextSearch:
             self._close_run(run)
         if self._seg_hi is not None:
             self._close_segment()
-        covered = np.ones(self.n_frames, bool)
-        for first, last in self._uncovered:
-            covered[first:last + 1] = False
+        covered = np.zeros(self.n_frames, bool)  # windows tile the frames: a frame is covered by its segment
+        for first, last in self._segments_read:
+            covered[first:last + 1] = True
         return self.probes, covered
 
 
