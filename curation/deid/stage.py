@@ -65,7 +65,7 @@ class DeidParams:
     text_contrast: int = 64
     text_max_runs: int = 24
     text_min_chars: int = 3
-    text_corroborated_confidence: float = 50.0
+    text_corroborated_confidence: float = 60.0
     text_allow: tuple[str, ...] = ()
     allow_withheld: bool = False  # exit 0 even when videos were withheld (they are never written)
     fail_on_planted_phi: bool = True

@@ -46,7 +46,7 @@ class TextRules:
     min_conf: float = 75.0
     min_chars: int = 3
     allow: tuple[str, ...] = ()
-    low_conf: float = 50.0
+    low_conf: float = 60.0
 
     def allowed(self, text: str) -> bool:
         """Whether a token is an allow-listed technical token (whole-token, case-insensitive match)."""
@@ -350,12 +350,16 @@ class TextFindings:
                 "outside_fan": self.outside_fan, "frames": [list(f) for f in self.frames]}
 
 
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
 def judge(probes: list[Probe], tokens: list[list], fan: np.ndarray, rules: TextRules) -> TextFindings:
     """Findings from the OCR tokens of each probe (tokens[k]: proof.Token list of probes[k], probe pixels).
 
     fan: (h, w) bool output fan mask. A word (>= rules.min_chars letters/digits) counts when tesseract is
     confident (>= rules.min_conf), or fairly confident (>= rules.low_conf) and CORROBORATED: another probe
-    (another view of the frames) read a word at the same place of the output too. Real text reads in
+    (another view of the same frames) read a word at the same place of the output too. Real text reads in
     several views; speckle misread as a word rarely reads twice at one place. A counted word is explained
     when it is on the allow-list.
     """
@@ -372,6 +376,7 @@ def judge(probes: list[Probe], tokens: list[list], fan: np.ndarray, rules: TextR
     frames: set[tuple[int, int]] = set()
     for k, t, x, y, r in found:
         if t.conf < rules.min_conf and not any(j != k and abs(x - u) <= r and abs(y - v) <= r
+                                               and _overlap(probes[j].frames, probes[k].frames)
                                                for j, _, u, v, _ in found):
             continue
         count += 1

@@ -98,10 +98,12 @@ def test_judge_counts_unexplained_tokens_by_place_and_frames_and_keeps_no_text_i
     other = text_search.Probe(np.zeros((100, 200), np.uint8), (0, 9), "segment-max", (0, 0, 199, 99))
     weak = [Token("SMITH", 60, (100, 10, 140, 22))]
     assert text_search.judge([full], [weak], fan, RULES).unexplained == 0
-    again = [Token("SM1TH", 55, (102, 11, 141, 23))]
+    again = [Token("SM1TH", 65, (102, 11, 141, 23))]
     assert text_search.judge([full, other], [weak, again], fan, RULES).unexplained == 2
-    elsewhere = [Token("SM1TH", 55, (10, 80, 50, 92))]
+    elsewhere = [Token("SM1TH", 65, (10, 80, 50, 92))]
     assert text_search.judge([full, other], [weak, elsewhere], fan, RULES).unexplained == 0
+    later = text_search.Probe(np.zeros((100, 200), np.uint8), (10, 19), "segment-max", (0, 0, 199, 99))
+    assert text_search.judge([full, later], [weak, again], fan, RULES).unexplained == 0  # other frames
 
 
 def test_the_withheld_thumbnail_cannot_be_read():
