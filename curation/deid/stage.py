@@ -66,6 +66,7 @@ class DeidParams:
     text_max_runs: int = 24
     text_min_chars: int = 3
     text_corroborated_confidence: float = 60.0
+    text_digits_confidence: float = 40.0
     text_allow: tuple[str, ...] = ()
     allow_withheld: bool = False  # exit 0 even when videos were withheld (they are never written)
     fail_on_planted_phi: bool = True
@@ -74,7 +75,7 @@ class DeidParams:
     def rules(self) -> text_search.TextRules:
         return text_search.TextRules(self.text_window, self.text_segment, self.text_contrast, self.text_max_runs,
                                      self.ocr_min_confidence, self.text_min_chars, tuple(self.text_allow),
-                                     self.text_corroborated_confidence)
+                                     self.text_corroborated_confidence, self.text_digits_confidence)
 
     def __post_init__(self) -> None:
         require(0 <= self.crf <= 51, f"crf must lie in 0..51, got {self.crf}")

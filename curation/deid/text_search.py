@@ -47,6 +47,7 @@ class TextRules:
     min_chars: int = 3
     allow: tuple[str, ...] = ()
     low_conf: float = 60.0
+    digits_conf: float = 40.0
 
     def allowed(self, text: str) -> bool:
         """Whether a token is an allow-listed technical token (whole-token, case-insensitive match)."""
@@ -350,6 +351,10 @@ class TextFindings:
                 "outside_fan": self.outside_fan, "frames": [list(f) for f in self.frames]}
 
 
+def _digits(text: str) -> int:
+    return sum(ch.isdigit() for ch in text)
+
+
 def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
@@ -360,22 +365,24 @@ def judge(probes: list[Probe], tokens: list[list], fan: np.ndarray, rules: TextR
     fan: (h, w) bool output fan mask. A word (>= rules.min_chars letters/digits) counts when tesseract is
     confident (>= rules.min_conf), or fairly confident (>= rules.low_conf) and CORROBORATED: another probe
     (another view of the same frames) read a word at the same place of the output too. Real text reads in
-    several views; speckle misread as a word rarely reads twice at one place. A counted word is explained
-    when it is on the allow-list.
+    several views; speckle misread as a word rarely reads twice at one place. A word with 4 or more digits
+    (an ID, a date, a year) counts from rules.digits_conf on: speckle is rarely read as digits. A counted
+    word is explained when it is on the allow-list.
     """
     found = []  # (probe index, token, output x, y, output radius)
     texts = []
     for k, (probe, read) in enumerate(zip(probes, tokens)):
         for t in read:
             texts.append(t.text)
-            if t.conf < rules.low_conf or len(re.sub(r"[^0-9A-Za-z]", "", t.text)) < rules.min_chars:
+            if len(re.sub(r"[^0-9A-Za-z]", "", t.text)) < rules.min_chars or t.conf < min(rules.low_conf, (
+                    rules.digits_conf if _digits(t.text) >= 4 else 100)):
                 continue
             x, y = probe.to_output((t.box[0] + t.box[2]) / 2, (t.box[1] + t.box[3]) / 2)
             found.append((k, t, x, y, max(6.0, (t.box[3] - t.box[1]) / probe.scale)))
     count = unexplained = inside = outside = 0
     frames: set[tuple[int, int]] = set()
     for k, t, x, y, r in found:
-        if t.conf < rules.min_conf and not any(j != k and abs(x - u) <= r and abs(y - v) <= r
+        if t.conf < rules.min_conf and _digits(t.text) < 4 and not any(j != k and abs(x - u) <= r and abs(y - v) <= r
                                                and _overlap(probes[j].frames, probes[k].frames)
                                                for j, _, u, v, _ in found):
             continue

@@ -104,6 +104,8 @@ def test_judge_counts_unexplained_tokens_by_place_and_frames_and_keeps_no_text_i
     assert text_search.judge([full, other], [weak, elsewhere], fan, RULES).unexplained == 0
     later = text_search.Probe(np.zeros((100, 200), np.uint8), (10, 19), "segment-max", (0, 0, 199, 99))
     assert text_search.judge([full, later], [weak, again], fan, RULES).unexplained == 0  # other frames
+    digits = [Token("4455667", 45, (10, 10, 60, 22)), Token("Smith", 45, (100, 10, 140, 22))]
+    assert text_search.judge([full], [digits], fan, RULES).unexplained == 1  # an ID counts at 45, a word not
 
 
 def test_the_withheld_thumbnail_cannot_be_read():
