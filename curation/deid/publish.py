@@ -87,7 +87,9 @@ def decide(job, tmp: Path, ready: dict, found, coverage: np.ndarray, planted_kin
                     "inside_fan": found.inside_fan, "outside_fan": found.outside_fan,
                     "frames": [list(f) for f in found.frames], "frames_uncovered": uncovered,
                     "text_coverage": frac, "output_sha256": sha}
-        return {**base, **checks, **written, "withheld": withheld, "pixelated": pixelated(done["after"][1])}
+        # the middle frame's thumbnail (a 2-frame video has only first and last: stage._write's `show`)
+        thumb = next(t for t in (done["after"][1], done["after"][2], done["after"][0]) if t is not None)
+        return {**base, **checks, **written, "withheld": withheld, "pixelated": pixelated(thumb)}
     tmp.replace(Path(job.videos_dir) / f"{job.video_id}.mp4")
     return {**base, **checks, **written, "before": done["before"], "after": done["after"]}
 
