@@ -39,7 +39,7 @@ from curation import readers
 from curation.deid import encode, masking, proof, publish, release, text_search
 from curation.deid.publish import ContactSheets, deid_table, remove_stale  # noqa: F401 (stage.X in tests)
 from luskit import paths
-from luskit.atomic import write_atomic, write_bytes_atomic, write_parquet_atomic
+from luskit.atomic import write_bytes_atomic, write_parquet_atomic
 from luskit.config import ConfigError, load_section, read_params, require
 
 REPORT = "report.json"

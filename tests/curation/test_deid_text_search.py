@@ -38,7 +38,8 @@ def test_detector_finds_text_lines_at_any_angle_and_nothing_on_smooth_images():
         assert long_ >= 2.5 * thin
     yy, xx = np.mgrid[0:160, 0:240]
     smooth = (127 + 100 * np.sin(xx / 15.0) * np.cos(yy / 20.0)).astype(np.uint8)
-    assert text_search.detect_lines(smooth, 64) == [] and text_search.detect_lines(np.zeros((50, 50), np.uint8), 64) == []
+    assert text_search.detect_lines(smooth, 64) == []
+    assert text_search.detect_lines(np.zeros((50, 50), np.uint8), 64) == []
 
 
 def test_allow_list_passes_technical_tokens_only():
@@ -88,7 +89,8 @@ def test_judge_counts_unexplained_tokens_by_place_and_frames_and_keeps_no_text_i
     fan[50:, :] = True
     full = text_search.Probe(np.zeros((100, 200), np.uint8), (0, 9), "segment-min", (0, 0, 199, 99))
     crop = text_search.Probe(np.zeros((40, 100), np.uint8), (4, 7), "run-max", (100, 60, 149, 79), scale=2.0)
-    tokens = [[Token("DOE", 90, (10, 10, 40, 20)), Token("12cm", 95, (10, 60, 40, 70)), Token("JOHN", 50, (0, 0, 5, 5))],
+    tokens = [[Token("DOE", 90, (10, 10, 40, 20)), Token("12cm", 95, (10, 60, 40, 70)),
+               Token("JOHN", 50, (0, 0, 5, 5))],
               [Token("4455667", 88, (10, 10, 60, 30)), Token("ee", 99, (0, 0, 9, 9))]]
     found = text_search.judge([full, crop], tokens, fan, RULES)
     assert (found.tokens, found.unexplained, found.outside_fan, found.inside_fan) == (3, 2, 1, 1)
