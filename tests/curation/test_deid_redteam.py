@@ -120,9 +120,10 @@ def test_a_release_publishes_exactly_the_signed_output(tmp_path, monkeypatch):
     assert not (tmp_path / "deid" / "withheld" / f"{first['video_id']}.png").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: white text on 5 of 16 frames over i.i.d. speckle is not yet "
-                   "found (the window detector closes the speckle into one blob; anti-aliased strokes are not "
-                   "saturated): the stage publishes it. Remove this mark when the detector finds it.")
+@pytest.mark.xfail(strict=True, reason="known gap: thin white text on 5 of 16 frames over i.i.d. speckle is not "
+                   "read after H.264 (the persistence view shows it, tesseract reads it below the confidence bar; "
+                   "the window detector closes such speckle into one blob): the stage publishes it. Remove this "
+                   "mark when it is found.")
 def test_text_on_frames_5_to_9_only_is_withheld(tmp_path, monkeypatch):
     cases = [c for c in redteam.cases() if c.name == "dicom-frames-5-9"]
     rc, report, _, _ = _run_corpus(tmp_path, monkeypatch, cases, workers=1)
