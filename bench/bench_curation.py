@@ -109,6 +109,7 @@ def make_project(root: Path, scale: int, ocr: bool) -> Path:
     params["synth"]["n_patients_temporal"] *= scale
     if not ocr:
         raise SystemExit("--no-ocr: the text search of every frame cannot be switched off (deidentify fails closed)")
+    params["deidentify"]["allow_withheld"] = True  # a withheld video is counted below, not a failed benchmark
     project = root / f"x{scale}"
     project.mkdir()
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -123,11 +124,13 @@ def bench_scale(root: Path, scale: int, ocr: bool, workers: int = 2) -> dict:
         stages[stage] = measured(["luskit", stage], project)
     baseline_s, baseline_rss, baseline_cpu = measured([sys.executable, __file__, "--baseline", str(project)], project)
     frames = int((project / "baseline_frames.txt").read_text())
+    report = json.loads((project / "artifacts" / "deid" / "report.json").read_text())
     sources = good_sources(project)
     pipeline_s = sum(s for s, _, _ in stages.values())
     pipeline_cpu = sum(c for _, _, c in stages.values())
     return {
-        "scale": scale, "videos": len(sources), "frames": frames,
+        "scale": scale, "videos": len(sources), "frames": frames, "withheld": report.get("videos_withheld", 0),
+        "ocr_images": report.get("ocr_images", report.get("ocr_frames")),
         "baseline_s": baseline_s, "baseline_fps": frames / baseline_s,
         "pipeline_s": pipeline_s, "pipeline_fps": frames / pipeline_s,
         "overhead": pipeline_s / baseline_s - 1.0,
@@ -143,14 +146,15 @@ def markdown(results: list[dict], ocr: bool, command: str) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, {platform.platform()}"
     lines = [f"## Curation pipeline vs bare decode+encode ({when})", "",
              f"- machine: {machine}", f"- command: `{command}`", f"- OCR proof included: {ocr}", "",
-             "| scale | videos | frames | bare decode+encode s (fps) | ingest s | deidentify s | clips s | "
+             "| scale | videos (withheld) | frames (OCR images) | bare decode+encode s (fps) | ingest s | deidentify s | clips s | "
              "pipeline s (fps) | overhead | CPU s pipeline / bare (overhead) | CPU s per video: deidentify / bare | "
              "peak RSS pipeline / bare (MB) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         st = r["stages"]
         lines.append(
-            f"| {r['scale']}x | {r['videos']} | {r['frames']} | {r['baseline_s']:.1f} ({r['baseline_fps']:.0f}) | "
+            f"| {r['scale']}x | {r['videos']} ({r['withheld']}) | {r['frames']} ({r['ocr_images']}) | "
+            f"{r['baseline_s']:.1f} ({r['baseline_fps']:.0f}) | "
             f"{st['ingest']['seconds']:.1f} | {st['deidentify']['seconds']:.1f} | {st['clips']['seconds']:.1f} | "
             f"{r['pipeline_s']:.1f} ({r['pipeline_fps']:.0f}) | {r['overhead']:+.0%} | "
             f"{r['pipeline_cpu_s']:.1f} / {r['baseline_cpu_s']:.1f} ({r['cpu_overhead']:+.0%}) | "

@@ -17,11 +17,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from curation.deid import encode, proof, release
 from luskit.atomic import write_atomic
 
 WITHHELD = "withheld"  # folder under artifacts/deid
+DEID_COLUMNS = {
+    "video_id": "string", "patient_id": "string", "period": "string", "n_frames": "int64", "fps": "float64",
+    "height": "int64", "width": "int64", "action": "string", "kept_fraction": "float64",
+    "crop_x0": "int64", "crop_y0": "int64", "crop_x1": "int64", "crop_y1": "int64",
+}
 _PIXEL_COLUMNS = 12  # the thumbnail keeps this many blocks across: shapes stay, glyphs cannot
 
 
@@ -81,7 +87,9 @@ def decide(job, tmp: Path, ready: dict, found, coverage: np.ndarray, planted_kin
                     "inside_fan": found.inside_fan, "outside_fan": found.outside_fan,
                     "frames": [list(f) for f in found.frames], "frames_uncovered": uncovered,
                     "text_coverage": frac, "output_sha256": sha}
-        return {**base, **checks, **written, "withheld": withheld, "pixelated": pixelated(done["after"][1])}
+        # the middle frame's thumbnail (a 2-frame video has only first and last: stage._write's `show`)
+        thumb = next(t for t in (done["after"][1], done["after"][2], done["after"][0]) if t is not None)
+        return {**base, **checks, **written, "withheld": withheld, "pixelated": pixelated(thumb)}
     tmp.replace(Path(job.videos_dir) / f"{job.video_id}.mp4")
     return {**base, **checks, **written, "before": done["before"], "after": done["after"]}
 
@@ -159,3 +167,12 @@ def remove_stale(videos_dir: Path, keep: set[str]) -> int:
     for path in videos_dir.glob(".*.tmp"):
         path.unlink()
     return removed
+
+
+def deid_table(results: list[dict]) -> pd.DataFrame:
+    """artifacts/deid/videos.parquet rows: one per written video (crop box inclusive, source pixels)."""
+    rows = [{**{k: r[k] for k in ("video_id", "patient_id", "period", "n_frames", "fps", "height", "width",
+                                  "action", "kept_fraction")},
+             **dict(zip(("crop_x0", "crop_y0", "crop_x1", "crop_y1"), r["crop"]))}
+            for r in results if is_published(r)]
+    return pd.DataFrame(rows, columns=list(DEID_COLUMNS)).astype(DEID_COLUMNS)

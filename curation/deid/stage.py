@@ -38,9 +38,9 @@ from tqdm import tqdm
 
 from curation import readers
 from curation.deid import encode, masking, proof, publish, release, text_search
-from curation.deid.publish import ContactSheets, remove_stale  # noqa: F401 (stage.ContactSheets in tests)
+from curation.deid.publish import ContactSheets, deid_table, remove_stale  # noqa: F401 (stage.X in tests)
 from luskit import paths
-from luskit.atomic import write_atomic, write_bytes_atomic, write_parquet_atomic
+from luskit.atomic import write_bytes_atomic, write_parquet_atomic
 from luskit.config import ConfigError, load_section, read_params, require
 
 REPORT = "report.json"
@@ -49,12 +49,6 @@ QC = "qc"
 WITHHELD_EXIT = 3  # exit status when videos were withheld (fail closed: a person decides)
 OCR_BATCH = 4  # videos whose OCR proof one tesseract process reads (see process_videos)
 PLANTED = paths.PLANTED_PHI.name  # demo only: the strings the synth planted, next to the raw files
-DEID_COLUMNS = {
-    "video_id": "string", "patient_id": "string", "period": "string", "n_frames": "int64", "fps": "float64",
-    "height": "int64", "width": "int64", "action": "string", "kept_fraction": "float64",
-    "crop_x0": "int64", "crop_y0": "int64", "crop_x1": "int64", "crop_y1": "int64",
-}
-
 
 @dataclass(frozen=True)
 class DeidParams:
@@ -72,6 +66,8 @@ class DeidParams:
     text_contrast: int = 64
     text_max_runs: int = 24
     text_min_chars: int = 3
+    text_corroborated_confidence: float = 60.0
+    text_digits_confidence: float = 40.0
     text_allow: tuple[str, ...] = ()
     allow_withheld: bool = False  # exit 0 even when videos were withheld (they are never written)
     fail_on_planted_phi: bool = True
@@ -79,7 +75,8 @@ class DeidParams:
 
     def rules(self) -> text_search.TextRules:
         return text_search.TextRules(self.text_window, self.text_segment, self.text_contrast, self.text_max_runs,
-                                     self.ocr_min_confidence, self.text_min_chars, tuple(self.text_allow))
+                                     self.ocr_min_confidence, self.text_min_chars, tuple(self.text_allow),
+                                     self.text_corroborated_confidence, self.text_digits_confidence)
 
     def __post_init__(self) -> None:
         require(0 <= self.crf <= 51, f"crf must lie in 0..51, got {self.crf}")
@@ -89,6 +86,8 @@ class DeidParams:
         require(1 <= self.text_contrast <= 255, "text_contrast must lie in 1..255")
         require(0 <= self.text_max_runs <= 10000, "text_max_runs must lie in 0..10000")
         require(1 <= self.text_min_chars <= 20, "text_min_chars must lie in 1..20")
+        require(0 <= self.text_corroborated_confidence <= self.ocr_min_confidence,
+                "text_corroborated_confidence must lie in 0..ocr_min_confidence")
         for pattern in self.text_allow:
             try:
                 re.compile(pattern)
@@ -409,15 +408,6 @@ def run_jobs(jobs: list[Job], workers: int) -> Iterator[dict]:
             for results in pool.map(process_videos, groups):
                 bar.update(len(results))
                 yield from results
-
-
-def deid_table(results: list[dict]) -> pd.DataFrame:
-    """artifacts/deid/videos.parquet rows: one per written video (crop box inclusive, source pixels)."""
-    rows = [{**{k: r[k] for k in ("video_id", "patient_id", "period", "n_frames", "fps", "height", "width",
-                                  "action", "kept_fraction")},
-             **dict(zip(("crop_x0", "crop_y0", "crop_x1", "crop_y1"), r["crop"]))}
-            for r in results if publish.is_published(r)]
-    return pd.DataFrame(rows, columns=list(DEID_COLUMNS)).astype(DEID_COLUMNS)
 
 
 def main(params_path: Path = paths.PARAMS, index_dir: Path = paths.INDEX, raw_dir: Path = paths.RAW,
