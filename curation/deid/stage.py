@@ -29,6 +29,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +37,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from curation import readers
+from curation import readers, safe_pool
 from curation.deid import encode, masking, proof, publish, release, text_search
+from curation.exact_pixels import ExactReformatter
+from curation.ingest_key import read_key_kind
 from curation.deid.publish import ContactSheets, deid_table, remove_stale  # noqa: F401 (stage.X in tests)
 from luskit import paths
 from luskit.atomic import write_bytes_atomic, write_parquet_atomic
@@ -236,9 +239,10 @@ def _verify(job: Job, tmp: Path) -> tuple[dict, list, np.ndarray]:
     import av
 
     search = text_search.TextSearch(job.rules)
+    rgb = ExactReformatter()  # the same pixels, so the same withhold decisions, on any CPU
     with av.open(str(tmp)) as container:
         for frame in container.decode(video=0):
-            search.add(frame.to_ndarray(format="rgb24"))
+            search.add(rgb.array(frame, "rgb24"))
     if search.n_frames != job.n_frames:
         raise DeidFailure("frame_count_mismatch", f"the written MP4 decodes to {search.n_frames} frames, "
                           f"expected {job.n_frames}: report this encoder bug")
@@ -394,7 +398,12 @@ def batches(jobs: list[Job], workers: int, most: int = OCR_BATCH) -> list[list[J
 
 
 def run_jobs(jobs: list[Job], workers: int) -> Iterator[dict]:
-    """process_videos over batches of jobs (a process pool when workers > 1), yielded lazily in job order."""
+    """process_videos over batches of jobs (a process pool when workers > 1), yielded lazily in job order.
+
+    A worker that dies (killed for memory, a crash inside a decoder) breaks a ProcessPoolExecutor for every
+    pending batch: the batches not yet yielded are then rerun by safe_pool, which retries the dead worker's
+    batch alone and fails only the video whose worker dies again (`worker_died`); the others go on.
+    """
     bar = tqdm(total=len(jobs), desc="deidentify", unit="video", disable=None, file=sys.stderr)
     groups = batches(jobs, workers)
     with bar:
@@ -404,10 +413,28 @@ def run_jobs(jobs: list[Job], workers: int) -> Iterator[dict]:
                 bar.update(len(results))
                 yield from results
             return
-        with ProcessPoolExecutor(workers) as pool:
-            for results in pool.map(process_videos, groups):
+        yielded = 0
+        try:
+            with ProcessPoolExecutor(workers) as pool:
+                for results in pool.map(process_videos, groups):
+                    bar.update(len(results))
+                    yielded += 1
+                    yield from results
+        except BrokenProcessPool:
+            for results in safe_pool.map_surviving_deaths(process_videos, groups[yielded:], workers, _died):
                 bar.update(len(results))
                 yield from results
+
+
+def _died(group: list[Job]) -> list[dict]:
+    """A batch whose worker died twice: each of its videos alone; a video whose own worker dies is failed."""
+    if len(group) > 1:
+        return [r for results in safe_pool.map_surviving_deaths(process_videos, [[job] for job in group], 1, _died)
+                for r in results]
+    job = group[0]
+    return [_failed(job, Path(job.videos_dir) / f".{job.video_id}.mp4.tmp", DeidFailure(
+        "worker_died", "the process de-identifying this video died, also when run alone (killed for memory or a "
+        "crash inside a decoder): check the source's size and format, or give deidentify more memory"))]
 
 
 def main(params_path: Path = paths.PARAMS, index_dir: Path = paths.INDEX, raw_dir: Path = paths.RAW,
@@ -436,6 +463,7 @@ def main(params_path: Path = paths.PARAMS, index_dir: Path = paths.INDEX, raw_di
     write_parquet_atomic(deid_dir / TABLE, deid_table(results))
     tables = proof.scan_artifact_tables([index_dir, deid_dir], planted, proof.allowed_header_fields())
     report = proof.build_report(results, tables, sheets, sheet_phi, planted, len(index))
+    report["pseudonym_key"] = read_key_kind(index_dir) or "unrecorded"  # demo | env | file, never the key
     write_bytes_atomic(deid_dir / REPORT, (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
     for line in proof.summary_lines(report, deid_dir):
         print(line, file=sys.stderr if line.startswith(("FAILED", "WITHHELD", "PLANTED", "warning")) else sys.stdout)

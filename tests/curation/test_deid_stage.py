@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -195,6 +196,28 @@ def test_missing_source_is_recorded_and_the_rest_continue(study, tmp_path):
     assert rc == 0 and report["videos"] == 2
     assert sorted(f["reason"] for f in report["failures"]) == ["no_fan_found", "source_missing"]
     assert not stale.exists()  # outputs of videos no longer produced are removed
+
+
+def test_a_worker_that_dies_fails_its_video_only(study, tmp_path, monkeypatch):
+    """A worker killed mid-video (here it kills itself on one video: a stand-in for the kernel's OOM killer,
+    which no test input can provoke on purpose) fails that video as worker_died; the pool's other videos are
+    published and the stage ends normally (it used to die of BrokenProcessPool)."""
+    index = pd.read_parquet(study / "index" / "videos.parquet")
+    victim = sorted(index.video_id)[0]
+    parent, real_prepare = os.getpid(), stage._prepare
+
+    def dying_prepare(job, tmp):
+        if job.video_id == victim and os.getpid() != parent:
+            os._exit(9)  # forked workers inherit this patch; the parent never runs it
+        return real_prepare(job, tmp)
+
+    monkeypatch.setattr(stage, "_prepare", dying_prepare)
+    rc, report = _run(study, tmp_path, workers=2, manual_regions={"480x368": [120, 98, 359, 313]})
+    assert rc == 0
+    reasons = {f["video_id"]: f["reason"] for f in report["failures"]}
+    assert reasons == {victim: "worker_died"}
+    assert report["videos"] == len(index) - 1
+    assert report["pseudonym_key"] == "demo"  # the study carries planted_phi.json: the synthetic-demo key
 
 
 def test_a_batch_proves_each_video_as_alone(study, tmp_path):
