@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from curation.deid import encode, proof, release
+from luskit import paths
 from luskit.atomic import write_atomic
 
-WITHHELD = "withheld"  # folder under artifacts/deid
+WITHHELD = paths.DEID_WITHHELD.name  # folder under artifacts/deid (luskit/paths.py)
 DEID_COLUMNS = {
     "video_id": "string", "patient_id": "string", "period": "string", "n_frames": "int64", "fps": "float64",
     "height": "int64", "width": "int64", "action": "string", "kept_fraction": "float64",

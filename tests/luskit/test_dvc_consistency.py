@@ -76,7 +76,7 @@ def test_stage_outputs_come_from_luskit_paths():
     outs = {s: {next(iter(o)) if isinstance(o, dict) else o for o in DVC[s].get("outs", []) + DVC[s].get("metrics", [])}
             for s in DVC}
     expected = {"ingest": {paths.INDEX}, "deidentify": {paths.VIDEOS, paths.DEID / "videos.parquet",
-                                                         paths.DEID / "qc", paths.DEID / "report.json"},
+                                                         paths.DEID / "qc", paths.DEID / "report.json", paths.DEID_WITHHELD},
                 "clips": {paths.CLIPS},
                 "labels": {paths.LABELS / name for name in (*LABEL_OUTPUTS, LABEL_METRICS)},
                 "split": {paths.SPLITS / name for name in (*split_stage.OUTPUTS, split_stage.METRICS)}}
