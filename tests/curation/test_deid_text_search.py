@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -126,9 +127,17 @@ def test_the_issue_cases_are_withheld_not_written(tmp_path, monkeypatch, capsys,
     cases = [c for c in redteam.cases() if c.name in names]
     rc, report, ids, _ = _run_corpus(tmp_path, monkeypatch, cases, workers=1)
     printed = capsys.readouterr()
-    assert rc == stage.WITHHELD_EXIT and report["videos"] == 0 and report["videos_withheld"] == 3
-    assert sorted(ids[w["video_id"]] for w in report["withheld"]) == sorted(names)
-    assert not list((tmp_path / "videos").glob("*.mp4"))
+    # (c) text over the fan is withheld; (a) the corner name lies outside the tissue the region box holds, so the
+    # tissue mask inside the box cleans it (issue item 3): published, and OCR of every output frame reads no PHI.
+    over_fan = sorted(n for n in names if "fan" in n)
+    assert rc == stage.WITHHELD_EXIT and report["videos"] == 1 and report["videos_withheld"] == 2
+    assert sorted(ids[w["video_id"]] for w in report["withheld"]) == over_fan
+    published = list((tmp_path / "videos").glob("*.mp4"))
+    assert [ids[p.stem] for p in published] == ["dicom-corner-name"]
+    with av.open(str(published[0])) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    read = " ".join(t.text for tokens in proof.ocr_tokens_many(frames) for t in tokens)
+    assert not proof.PlantedPhi.from_mapping(redteam.PLANTED).in_text(read)
     for w in report["withheld"]:
         assert w["reason"] == "unexplained_text" and w["tokens"] >= 1 and w["text_coverage"] == 1.0
     assert all(w["frames"] == [[0, redteam.N - 1]] for w in report["withheld"])  # where: the frames read
@@ -141,4 +150,4 @@ def test_the_issue_cases_are_withheld_not_written(tmp_path, monkeypatch, capsys,
     quiet = _params(tmp_path / "quiet.yaml", workers=1, allow_withheld=True)
     assert stage.main(quiet, tmp_path / "index", tmp_path / "raw", tmp_path / "videos", tmp_path / "deid",
                       tmp_path / "reviews") == 0
-    assert not list((tmp_path / "videos").glob("*.mp4"))
+    assert [ids[p.stem] for p in (tmp_path / "videos").glob("*.mp4")] == ["dicom-corner-name"]

@@ -155,7 +155,7 @@ def test_committed_overrides_fit_the_repository_params():
     base = yaml.safe_load((REPO / "params.yaml").read_text())
     merged, _ = merge_params(base, yaml.safe_load(OVERRIDES.read_text()))
     assert merged["ingest"]["temporal_cutoff"] > "2030"
-    assert code_roots(yaml.safe_load((REPO / "dvc.yaml").read_text())) >= ["curation", "labeling", "training"]
+    assert set(code_roots(yaml.safe_load((REPO / "dvc.yaml").read_text()))) >= {"curation", "labeling", "training"}
     assert code_roots({"stages": {"t": {"foreach": [1], "do": {"deps": ["bench/x.py", "data/raw", "/abs/y"]}}}}) \
         == ["bench"]
 

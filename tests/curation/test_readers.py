@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pydicom.pixels import apply_color_lut, iter_pixels
 
 from curation import readers_dicom
+from curation.exact_pixels import ExactReformatter
 from curation.readers import (
     ALLOWED_HEADER_FIELDS, REASONS, REGION_FIELDS, Region, UnreadableInput, iter_frames, probe, resample_nearest,
     sniff, tissue_region,
@@ -251,8 +252,9 @@ def test_variable_rate_video_is_resampled_to_nearest_frames(tmp_path, kind):
         path.write_bytes(corrupt.make_video(11, n=7, pts=[0, 10, 20, 30, 80, 90, 100]))
     info = probe(path)
     assert info.variable_frame_rate and info.n_frames == 7 and info.fps == pytest.approx(7 / 1.1, rel=1e-3)
+    rgb = ExactReformatter()  # the readers convert on swscale's exact path (the same RGB on any CPU)
     with av.open(str(path)) as container:
-        decoded = [(f.time, f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+        decoded = [(f.time, rgb.array(f, "rgb24")) for f in container.decode(video=0)]
     times = np.array([t for t, _ in decoded]) - decoded[0][0]
     out = list(iter_frames(path, info))
     chosen = [int(np.argmin(np.abs(times - k / info.fps))) for k in range(info.n_frames)]

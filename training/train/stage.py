@@ -196,11 +196,11 @@ def run(root: Path, params: TrainParams, profile_name: str, clip_length: int | N
     if params.threads:
         torch.set_num_threads(params.threads)
     with deterministic(params.deterministic):  # before setup: CUBLAS_WORKSPACE_CONFIG must precede CUDA init
-        return _run(root, params, profile_name, clip_length, model_name, fold, progress)
+        return _run(root, params, profile_name, clip_length, model_name, fold, progress, prep)
 
 
 def _run(root: Path, params: TrainParams, profile_name: str, clip_length: int | None, model_name: str, fold: int,
-         progress: bool) -> RunState:
+         progress: bool, prep: dict | None) -> RunState:
     env = distributed.setup(params.device)
     try:
         table, data_files = read_clips(root)
