@@ -13,6 +13,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
+from curation.exact_pixels import ExactReformatter
 from curation.synth.screen import SCREEN_H, SCREEN_W, _font
 
 CAPTURE_H, CAPTURE_W = 368, 480
@@ -34,17 +35,21 @@ def _title_bar(title: str) -> np.ndarray:
 
 
 def encode_mp4(frames: np.ndarray, fps: float) -> bytes:
-    """Encode (T,H,W,3) uint8 RGB frames as H.264 yuv420p MP4 bytes (deterministic: one thread)."""
+    """Encode (T,H,W,3) uint8 RGB frames as H.264 yuv420p MP4 bytes, the same bytes on any machine: one thread,
+    x264's cpu-independent mode and swscale's exact path (without them the CPU-specific SIMD code of both made
+    repeated runs differ now and then; see curation/deid/encode.py and curation/exact_pixels.py)."""
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=int(round(fps)))
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         # One thread and no timestamps from the wall clock keep the bytes identical across runs.
-        stream.codec_context.options = {"crf": "20", "preset": "veryfast", "threads": "1"}
+        stream.codec_context.options = {"crf": "20", "preset": "veryfast", "threads": "1",
+                                        "x264-params": "cpu-independent=1"}
         stream.thread_count = 1
+        yuv = ExactReformatter()
         for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            for packet in stream.encode(yuv.frame(av.VideoFrame.from_ndarray(frame, format="rgb24"), "yuv420p")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
