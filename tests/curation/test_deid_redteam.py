@@ -49,7 +49,7 @@ def _run_corpus(root: Path, monkeypatch, cases, workers: int = 2) -> tuple[int, 
     for k, case in enumerate(cases):
         redteam.write_case(raw, case, k)
     monkeypatch.setenv("LUSKIT_PSEUDONYM_KEY", "redteam-test-key-0123456789")
-    params = _params(root / "params.yaml", workers=workers)
+    params = _params(root / "params.yaml", workers=workers, allow_withheld=False)  # exit 3 when withheld
     assert ingest.main(params, raw, root / "index") == 0
     rc = stage.main(params, root / "index", raw, root / "videos", root / "deid", root / "reviews")
     report = json.loads((root / "deid" / "report.json").read_text())
