@@ -29,7 +29,7 @@ class DeidParams:
     text_corroborated_confidence: float = 60.0
     text_digits_confidence: float = 40.0
     text_allow: tuple[str, ...] = ()
-    allow_withheld: bool = False  # exit 0 even when videos were withheld (they are never written)
+    allow_withheld: bool = True  # withheld videos are left out and the stage goes on; False: exit 3 (never written)
     fail_on_planted_phi: bool = True
     workers: int = 2
 
