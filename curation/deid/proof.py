@@ -371,6 +371,8 @@ def contact_sheets(rows: list[tuple[str, list[np.ndarray], list[np.ndarray]]], p
             for k, line in enumerate(label.split("\n")):
                 draw.text((pad, y + 4 + 14 * k), line, fill=(230, 230, 230))
             for c, thumb in enumerate([*before, *after][:cells]):
+                if thumb is None:  # a 2-frame video has no separate middle frame: its cell stays empty
+                    continue
                 tile = thumb[:THUMB_H, :cell_w]
                 x = label_w + c * (cell_w + pad) + (cell_w - tile.shape[1]) // 2
                 img.paste(Image.fromarray(tile), (x, y + (THUMB_H - tile.shape[0]) // 2))

@@ -49,7 +49,9 @@ def params(root: Path) -> dict:
     profile = tiny_profile(epochs=1, augment=False)
     train.update(profile="tiny", models=["luvnet"], folds=[0], workers=0, quiet=True, device="cpu",
                  profiles={"tiny": profile, "tiny2": {**profile, "epochs": 2}})
-    return {"ingest": {**repo["ingest"], "workers": 1}, "clips": tiny["clips"], "train": train}
+    # Made-up test DICOMs: the public demo key on request (real data stops without a key; test_ingest_key.py).
+    return {"ingest": {**repo["ingest"], "workers": 1, "demo_key": True},
+            "clips": {**repo["clips"], **tiny["clips"]}, "train": train}
 
 
 def build(root: Path, shared_remote: Path) -> Path:
