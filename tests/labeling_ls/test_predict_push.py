@@ -62,14 +62,19 @@ def push(runner, round_name: str, art: Path, table: Path, listed: Path, *extra: 
     return res.output
 
 
-def test_predictions_become_visible_pre_annotations(ls_server, cli_env, tmp_path):
+def push_first_two(ls_server, cli_env, tmp_path, round_name: str, *extra: str) -> tuple[pd.DataFrame, str]:
+    """Predictions for the server's development videos, pushed for the first two of them only (--videos)."""
     videos = ls_server.videos
     dev = videos[videos["period"] == "development"].reset_index(drop=True)
     table = tmp_path / "ls_predictions.parquet"
     ls_predictions(ensemble_clips(dev), VERSION).to_parquet(table)
     listed = tmp_path / "selection.csv"
     pd.DataFrame({"video_id": dev["video_id"].iloc[:2]}).to_csv(listed, index=False)
-    out = push(cli_env, "pred", ls_server.artifacts, table, listed)
+    return dev, push(cli_env, round_name, ls_server.artifacts, table, listed, *extra)
+
+
+def test_predictions_become_visible_pre_annotations(ls_server, cli_env, tmp_path):
+    dev, out = push_first_two(ls_server, cli_env, tmp_path, "pred")
     assert "development: 2 tasks wanted, 2 created" in out
 
     ls = ls_server.connect()
@@ -89,13 +94,7 @@ def test_predictions_become_visible_pre_annotations(ls_server, cli_env, tmp_path
 
 
 def test_blind_push_withholds_the_predictions(ls_server, cli_env, tmp_path):
-    videos = ls_server.videos
-    dev = videos[videos["period"] == "development"].reset_index(drop=True)
-    table = tmp_path / "ls_predictions.parquet"
-    ls_predictions(ensemble_clips(dev), VERSION).to_parquet(table)
-    listed = tmp_path / "selection.csv"
-    pd.DataFrame({"video_id": dev["video_id"].iloc[:2]}).to_csv(listed, index=False)
-    out = push(cli_env, "predblind", ls_server.artifacts, table, listed, "--blind")
+    _, out = push_first_two(ls_server, cli_env, tmp_path, "predblind", "--blind")
     assert "blind: predictions withheld" in out
     ls = ls_server.connect()
     project = client.find_project(ls, projects.project_title("predblind", projects.DEVELOPMENT))
